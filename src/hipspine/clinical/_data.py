@@ -16,6 +16,8 @@ from typing import Any
 @cache
 def load(name: str) -> dict[str, Any]:
     """Return the parsed contents of ``data/<name>.toml`` (``name`` may contain ``/``)."""
-    resource = resources.files("hipspine.clinical").joinpath("data", *f"{name}.toml".split("/"))
+    resource = resources.files("hipspine.clinical") / "data"
+    for part in f"{name}.toml".split("/"):
+        resource = resource / part
     with resource.open("rb") as handle:
         return tomllib.load(handle)

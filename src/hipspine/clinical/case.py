@@ -1,0 +1,363 @@
+"""The case: everything known about one patient's hip and back at one point in care.
+
+A case is a versioned JSON document (format ``hipspine.case/1``; ``hipspine schema case``
+prints its JSON Schema). It carries the patient, the complaint, diagnoses, medications with
+their use pattern, the pain map, examination and imaging findings, manual muscle testing
+and goals. Validation checks every name against the clinical vocabulary and every value
+against its allowed range, and names the field and the allowed values when it refuses.
+
+What a case does not record is unknown. Unknown is never read as absent: a pain map that was
+not drawn is unknown (``pain_map`` null), while a drawn map with no mark on the knee says the
+knee does not hurt.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hipspine.clinical._data import load
+from hipspine.clinical.mmt import MRC_GRADES, MRCGrade
+from hipspine.clinical.vocabulary import (
+    NERVE_ROOTS,
+    SPINAL_LEVELS,
+    Finding,
+    Kind,
+    Side,
+    Stage,
+    findings,
+    muscles,
+    regions,
+)
+
+CASE_FORMAT: Literal["hipspine.case/1"] = "hipspine.case/1"
+ONE_SIDE = (Side.LEFT, Side.RIGHT, Side.BILATERAL)
+
+
+def condition_ids() -> tuple[str, ...]:
+    """Identifiers of the diagnoses a case may carry (``conditions.toml``)."""
+    return tuple(c["id"] for c in load("conditions")["condition"])
+
+
+def _choose(kind: str, value: str, allowed: Iterable[str]) -> str:
+    allowed = list(allowed)
+    if value in allowed:
+        return value
+    close = difflib.get_close_matches(value, allowed, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    listed = (
+        ", ".join(allowed) if len(allowed) <= 15 else f"one of the {len(allowed)} in the vocabulary"
+    )
+    raise ValueError(f"unknown {kind} {value!r}{hint} Allowed: {listed}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class Sex(StrEnum):
+    """Sex recorded for norms and red flags."""
+
+    MALE = "male"
+    FEMALE = "female"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class Patient(_Strict):
+    """Who the case is about. Age matters to red flags and to the ACR criteria."""
+
+    id: str | None = None
+    age: Annotated[int | None, Field(ge=0, le=120, description="Age in years")] = None
+    sex: Sex = Sex.UNKNOWN
+    height_cm: Annotated[float | None, Field(gt=50, lt=250)] = None
+    weight_kg: Annotated[float | None, Field(gt=20, lt=350)] = None
+
+
+class Complaint(_Strict):
+    """The presenting complaint. ``side`` is the side the assessment is made for."""
+
+    side: Side | None = Field(
+        default=None, description="left, right or bilateral; inferred from the pain map if absent"
+    )
+    onset: date | None = None
+    description: str | None = None
+
+    @field_validator("side")
+    @classmethod
+    def _one_side(cls, side: Side | None) -> Side | None:
+        if side is Side.MIDLINE:
+            raise ValueError("complaint side must be left, right or bilateral")
+        return side
+
+
+class Diagnosis(_Strict):
+    """A diagnosis already made, e.g. hip osteoarthritis a year ago."""
+
+    condition: str = Field(json_schema_extra={"enum": list(condition_ids())})
+    side: Side | None = None
+    since: date | None = None
+    note: str | None = None
+
+    @field_validator("condition")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return _choose("condition", value, condition_ids())
+
+
+class UsePattern(StrEnum):
+    """How a medication is taken."""
+
+    REGULAR = "regular"
+    AS_NEEDED = "as_needed"
+    STOPPED = "stopped"
+
+
+class Medication(_Strict):
+    """A medication with its use pattern, e.g. ibuprofen as needed on bad days."""
+
+    name: str = Field(min_length=1)
+    dose: str | None = None
+    pattern: UsePattern
+    days_per_week: Annotated[float | None, Field(ge=0, le=7)] = None
+    indication: str | None = None
+    since: date | None = None
+
+
+class PainEntry(_Strict):
+    """One marked region of the pain map, with its side and 0–10 intensity."""
+
+    region: str = Field(json_schema_extra={"enum": list(regions())})
+    side: Side
+    intensity: Annotated[int | None, Field(ge=0, le=10)] = None
+
+    @model_validator(mode="after")
+    def _known(self) -> PainEntry:
+        _choose("region", self.region, regions())
+        allowed = regions()[self.region].sides
+        if self.side not in allowed:
+            raise ValueError(
+                f"side {self.side.value!r} is not used for region {self.region!r}; "
+                f"allowed: {', '.join(s.value for s in allowed)}"
+            )
+        return self
+
+
+class Observation(_Strict):
+    """One finding as observed: present, absent, unknown, or a measured value."""
+
+    finding: str = Field(json_schema_extra={"enum": list(findings())})
+    side: Side | None = None
+    result: str | None = Field(
+        default=None, description="present/absent/unknown; reduced/normal; or a listed choice"
+    )
+    value: float | None = Field(default=None, description="number in the finding's unit")
+    of: int | None = Field(default=None, ge=1, description="tests performed (count findings)")
+    level: str | None = Field(default=None, json_schema_extra={"enum": list(SPINAL_LEVELS)})
+    roots: tuple[str, ...] = Field(
+        default=(), json_schema_extra={"items": {"enum": list(NERVE_ROOTS)}}
+    )
+    location: str | None = Field(default=None, description="region where the test caused pain")
+    angle: float | None = Field(default=None, ge=0, le=120, description="degrees at positivity")
+    stage: Stage | None = Field(default=None, description="override the finding's usual stage")
+    note: str | None = None
+
+    @property
+    def definition(self) -> Finding:
+        """The vocabulary entry of this observation's finding."""
+        return findings()[self.finding]
+
+    @property
+    def when(self) -> Stage:
+        """The stage of the visit at which this observation was known."""
+        return self.stage or self.definition.stage
+
+    @model_validator(mode="after")
+    def _valid(self) -> Observation:
+        finding = findings()[_choose("finding", self.finding, findings())]
+        name = finding.id
+        if finding.lateral and self.side is None:
+            raise ValueError(f"side is required for {name!r}; allowed: left, right, bilateral")
+        if not finding.lateral and self.side is not None:
+            raise ValueError(f"{name!r} is not recorded by side; leave side out")
+        if self.side is Side.MIDLINE:
+            raise ValueError(
+                f"side 'midline' is not used for {name!r}; allowed: left, right, bilateral"
+            )
+        if self.result is not None and self.result not in finding.results:
+            raise ValueError(
+                f"result {self.result!r} is not allowed for {name!r}; "
+                f"allowed: {', '.join(finding.results)}"
+            )
+        self._check_value(finding)
+        for extra, allowed in (
+            ("level", finding.level),
+            ("location", finding.locations),
+            ("angle", finding.angle),
+        ):
+            if getattr(self, extra) is not None and not allowed:
+                raise ValueError(f"{name!r} takes no {extra}")
+        if self.roots and not finding.roots:
+            raise ValueError(f"{name!r} takes no roots")
+        for root in self.roots:
+            _choose("nerve root", root, NERVE_ROOTS)
+        if self.level is not None:
+            _choose("spinal level", self.level, SPINAL_LEVELS)
+        if self.location is not None:
+            _choose("region", self.location, regions())
+        return self
+
+    def _check_value(self, finding: Finding) -> None:
+        name = finding.id
+        if not finding.takes_value:
+            if self.value is not None:
+                raise ValueError(f"{name!r} takes a result, not a value")
+            if self.result is None:
+                raise ValueError(
+                    f"result is required for {name!r}; allowed: {', '.join(finding.results)}"
+                )
+            return
+        if self.value is None:
+            if finding.kind is Kind.ANGLE and self.result is not None:
+                return
+            if self.result == "unknown":
+                return
+            raise ValueError(f"value ({finding.unit or 'number'}) is required for {name!r}")
+        low, high = finding.minimum, finding.maximum
+        if low is not None and high is not None and not low <= self.value <= high:
+            raise ValueError(
+                f"value {self.value:g} for {name!r} is outside {low:g}–{high:g} {finding.unit or ''}".rstrip()
+            )
+        if finding.kind in (Kind.GRADE, Kind.COUNT) and self.value != int(self.value):
+            raise ValueError(f"value for {name!r} must be a whole number")
+        if finding.kind is Kind.COUNT:
+            if self.of is None:
+                raise ValueError(f"'of' (number of tests performed) is required for {name!r}")
+            if self.value > self.of:
+                raise ValueError(f"{name!r}: {self.value:g} positive of only {self.of} performed")
+            if high is not None and self.of > high:
+                raise ValueError(f"{name!r}: at most {high:g} tests in the cluster")
+        elif self.of is not None:
+            raise ValueError(f"{name!r} takes no 'of'")
+
+
+class MuscleTest(_Strict):
+    """Manual muscle testing of one muscle on one side, MRC 0–5 with optional + or −."""
+
+    muscle: str = Field(json_schema_extra={"enum": list(muscles())})
+    side: Side | None = None
+    mrc: str = Field(json_schema_extra={"enum": list(MRC_GRADES)})
+    stage: Stage | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> MuscleTest:
+        muscle = muscles()[_choose("muscle", self.muscle, muscles())]
+        MRCGrade.parse(self.mrc)
+        if muscle.lateral and self.side not in ONE_SIDE:
+            raise ValueError(f"side is required for {muscle.id!r}; allowed: left, right, bilateral")
+        return self
+
+    @property
+    def grade(self) -> MRCGrade:
+        """The parsed MRC grade."""
+        return MRCGrade.parse(self.mrc)
+
+    @property
+    def when(self) -> Stage:
+        """Manual muscle testing is part of the examination unless stated otherwise."""
+        return self.stage or Stage.EXAM
+
+
+class Goal(_Strict):
+    """A functional goal, e.g. a 6-mile hike with elevation gain by October."""
+
+    description: str = Field(min_length=1)
+    target_date: date | None = None
+
+
+class Case(_Strict):
+    """One patient's case at a point in care (format ``hipspine.case/1``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"$id": "https://hipspine.org/schema/case/1", "title": "hipspine case"},
+    )
+
+    format: Literal["hipspine.case/1"] = CASE_FORMAT
+    patient: Patient = Patient()
+    visit_date: date | None = None
+    complaint: Complaint = Complaint()
+    diagnoses: tuple[Diagnosis, ...] = ()
+    medications: tuple[Medication, ...] = ()
+    pain_map: tuple[PainEntry, ...] | None = Field(
+        default=None,
+        description="null when no pain map was drawn; unmarked regions then are unknown",
+    )
+    findings: tuple[Observation, ...] = ()
+    strength: tuple[MuscleTest, ...] = ()
+    goals: tuple[Goal, ...] = ()
+
+    @model_validator(mode="after")
+    def _no_duplicates(self) -> Case:
+        seen: set[tuple[str, Side | None, str | None]] = set()
+        for i, obs in enumerate(self.findings):
+            key = (obs.finding, obs.side, obs.level)
+            if key in seen:
+                raise ValueError(
+                    f"findings.{i}: {obs.finding!r} is recorded twice for the same side and level"
+                )
+            seen.add(key)
+        tested: set[tuple[str, Side | None]] = set()
+        for i, test in enumerate(self.strength):
+            if (test.muscle, test.side) in tested:
+                raise ValueError(f"strength.{i}: {test.muscle!r} is graded twice on the same side")
+            tested.add((test.muscle, test.side))
+        return self
+
+    def through(self, stage: Stage) -> Case:
+        """The case as it stood once ``stage`` was complete: later findings are unknown."""
+        return self.model_copy(
+            update={
+                "findings": tuple(o for o in self.findings if o.when.order <= stage.order),
+                "strength": tuple(t for t in self.strength if t.when.order <= stage.order),
+            }
+        )
+
+    def stages_present(self) -> tuple[Stage, ...]:
+        """The visit stages at which this case recorded anything, history always first."""
+        seen = {Stage.HISTORY} | {o.when for o in self.findings} | {t.when for t in self.strength}
+        return tuple(s for s in Stage if s in seen)
+
+
+class CaseError(ValueError):
+    """A case document that does not follow the case format; ``problems`` lists each field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid case:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def parse_case(data: Any) -> Case:
+    """Return the validated case, or raise :class:`CaseError` naming every bad field."""
+    try:
+        return Case.model_validate(data)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            where = ".".join(str(part) for part in item["loc"]) or "case"
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {message}")
+        raise CaseError(problems) from None
+
+
+def case_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the case format."""
+    schema = Case.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

@@ -1,0 +1,1 @@
+"""Presentation of clinical results: terminal text, charts, narrative and PDF."""
