@@ -112,6 +112,19 @@ def schema_case() -> None:
 
 
 @app.command()
+def docs(
+    out: Annotated[Path, typer.Option(help="Folder for the generated pages.")] = Path(
+        "docs/clinical"
+    ),
+) -> None:
+    """Write the clinician's reference (rules, red flags, vocabulary) from the data files."""
+    from hipspine.reports.reference import write
+
+    for path in write(out):
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
 def demo() -> None:
     """Show hipspine on John, the canonical patient: his first-visit assessment, stage by stage."""
     from hipspine.clinical.assessment import assess as run

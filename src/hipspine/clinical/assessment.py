@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from math import log, prod
 from typing import Any
 
+from hipspine.clinical._data import load
 from hipspine.clinical.biomechanics import Biomechanics, biomechanics
 from hipspine.clinical.case import Case, MuscleTest, Observation
 from hipspine.clinical.evidence import combine_group, grade, method, posterior
@@ -33,7 +34,6 @@ from hipspine.clinical.red_flags import RedFlag, red_flags, unscreened
 from hipspine.clinical.rules import Missing, RuleResult, Source, all_rules, evaluate, sources
 from hipspine.clinical.vocabulary import Kind, Side, Stage, findings, muscles, regions
 
-OFFIERSKI = "Offierski CM, MacNab I. Hip-spine syndrome. Spine 1983 (volume and pages from secondary sources: 8(3):316-321)"
 ENGINE_VERSION = "1.0.0"
 """Stored with every assessment; bumped whenever a rule, weight or prior changes."""
 
@@ -595,7 +595,7 @@ def to_dict(assessment: Assessment) -> dict[str, Any]:
             else round(a.conclusion.probability, 4),
             "hip_spine_type": a.conclusion.hip_spine_type,
             "hip_spine_type_reason": a.conclusion.type_reason,
-            "hip_spine_type_citation": OFFIERSKI,
+            "hip_spine_type_citation": load("chain")["references"]["Offierski 1983"],
             "reasons": list(a.conclusion.reasons),
         },
         "alternatives": [
