@@ -60,5 +60,7 @@ def main(n: int = 300) -> None:
     print(f"{'':26}{'median ms':>12}{'p95 ms':>10}{'cases/s':>10}")
     for name, times in (("hipspine assess (full)", full), ("baseline: bare estimate", bare)):
         p95 = statistics.quantiles(times, n=20)[18]
-        print(f"{name:26}{statistics.median(times) * 1e3:12.2f}{p95 * 1e3:10.2f}{len(times) / sum(times):10.0f}")
+        print(
+            f"{name:26}{statistics.median(times) * 1e3:12.2f}{p95 * 1e3:10.2f}{len(times) / sum(times):10.0f}"
+        )
     print(f"ratio full / bare (median): {statistics.median(full) / statistics.median(bare):.1f}×")

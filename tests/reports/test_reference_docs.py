@@ -12,9 +12,9 @@ def test_committed_reference_matches_the_data(tmp_path: Path) -> None:
     for name in PAGES:
         committed = DOCS / name
         assert committed.exists(), f"docs/clinical/{name} is missing: run `make docs`"
-        assert committed.read_text(encoding="utf-8") == (tmp_path / name).read_text(encoding="utf-8"), (
-            f"docs/clinical/{name} is out of date with the clinical data: run `make docs`"
-        )
+        assert committed.read_text(encoding="utf-8") == (tmp_path / name).read_text(
+            encoding="utf-8"
+        ), f"docs/clinical/{name} is out of date with the clinical data: run `make docs`"
 
 
 def test_reference_shows_every_rule_with_its_source() -> None:
