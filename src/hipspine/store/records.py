@@ -1,0 +1,284 @@
+"""Authorised, audited access to patient records: the only way code reads or writes them.
+
+Rules (checked here, not in the web layer, so every entry point obeys them):
+
+* a clinic never sees another clinic's records — a record of another clinic is reported as
+  *not found*, so its existence is not revealed;
+* clinicians and clinic administrators read and write their own clinic's patient records;
+* a patient reads only their own record and writes only their own questionnaire responses
+  and pain ratings;
+* every read, list, create, update and delete of patient data appends an audit entry in the
+  same transaction; refused attempts are audited by :func:`record_refusal` in a transaction
+  of their own, after the refused one has been rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from hipspine.store import audit
+from hipspine.store.audit import Actor
+from hipspine.store.db import Database
+from hipspine.store.models import (
+    Base,
+    Encounter,
+    Episode,
+    FunctionTest,
+    Goal,
+    Medication,
+    PainRating,
+    Patient,
+    Procedure,
+    QuestionnaireResponse,
+    Role,
+    StoredAssessment,
+    StrengthTest,
+    TherapyRegimen,
+)
+
+Record = TypeVar("Record", bound=Base)
+
+PATIENT_RECORDS: dict[str, type[Base]] = {
+    "episode": Episode,
+    "encounter": Encounter,
+    "questionnaire_response": QuestionnaireResponse,
+    "pain_rating": PainRating,
+    "strength_test": StrengthTest,
+    "function_test": FunctionTest,
+    "medication": Medication,
+    "procedure": Procedure,
+    "therapy_regimen": TherapyRegimen,
+    "goal": Goal,
+    "assessment": StoredAssessment,
+}
+PATIENT_WRITABLE = (QuestionnaireResponse, PainRating)
+STAFF = (Role.ADMIN.value, Role.CLINICIAN.value)
+
+
+class AccessRefused(LookupError):
+    """The record does not exist for this actor (absent, another clinic's, or not theirs)."""
+
+    def __init__(self, resource: str, record_id: str | None, action: str) -> None:
+        self.resource, self.record_id, self.action = resource, record_id, action
+        super().__init__(f"{resource} {record_id or ''} not found".replace("  ", " "))
+
+
+class StaleVersion(RuntimeError):
+    """Another writer changed the record since it was read; reload and try again."""
+
+    def __init__(self, resource: str, record_id: str, expected: int, actual: int) -> None:
+        self.resource, self.record_id, self.expected, self.actual = (
+            resource,
+            record_id,
+            expected,
+            actual,
+        )
+        super().__init__(
+            f"{resource} {record_id} is at version {actual}, not {expected}: reload and retry"
+        )
+
+
+def _resource(model: type[Base]) -> str:
+    return str(model.__tablename__)
+
+
+@dataclass
+class Page:
+    """One page of a listing."""
+
+    items: Sequence[Any]
+    total: int
+    offset: int
+    limit: int
+
+
+class Records:
+    """Patient records as one actor may see them, inside one transaction."""
+
+    def __init__(self, session: Session, actor: Actor) -> None:
+        if actor.role not in (r.value for r in Role):
+            raise ValueError(f"unknown role {actor.role!r}")
+        self.session = session
+        self.actor = actor
+
+    # -- authorisation ---------------------------------------------------------------
+
+    def _may_read_patient(self, patient_id: str, clinic_id: str) -> bool:
+        if clinic_id != self.actor.clinic_id:
+            return False
+        if self.actor.role == Role.PATIENT.value:
+            return patient_id == self.actor.patient_id
+        return self.actor.role in STAFF
+
+    def _may_write(self, model: type[Base], patient_id: str, clinic_id: str) -> bool:
+        if not self._may_read_patient(patient_id, clinic_id):
+            return False
+        return self.actor.role in STAFF or model in PATIENT_WRITABLE
+
+    def _audit(
+        self, action: str, resource: str, record_id: str | None, patient_id: str | None
+    ) -> None:
+        audit.record(
+            self.session, self.actor, action, resource, resource_id=record_id, patient_id=patient_id
+        )
+
+    # -- patients --------------------------------------------------------------------
+
+    def patient(self, patient_id: str) -> Patient:
+        """The patient, if this actor may see them (audited)."""
+        patient = self.session.get(Patient, patient_id)
+        if patient is None or not self._may_read_patient(patient.id, patient.clinic_id):
+            raise AccessRefused("patient", patient_id, "read")
+        self._audit("read", "patient", patient.id, patient.id)
+        return patient
+
+    def patients(self, *, offset: int = 0, limit: int = 50, search: str | None = None) -> Page:
+        """The clinic's patients (a patient sees only themselves), one page at a time."""
+        query = select(Patient).where(Patient.clinic_id == self.actor.clinic_id)
+        if self.actor.role == Role.PATIENT.value:
+            query = query.where(Patient.id == self.actor.patient_id)
+        if search:
+            query = query.where(Patient.name.ilike(f"%{search}%"))
+        total = self.session.execute(
+            select(func.count()).select_from(query.subquery())
+        ).scalar_one()
+        items = (
+            self.session.execute(
+                query.order_by(Patient.name, Patient.id).offset(offset).limit(limit)
+            )
+            .scalars()
+            .all()
+        )
+        self._audit("list", "patient", None, self.actor.patient_id)
+        return Page(items, total, offset, limit)
+
+    def add_patient(self, **fields: Any) -> Patient:
+        """Register a patient in the actor's clinic (staff only)."""
+        if self.actor.role not in STAFF or self.actor.clinic_id is None:
+            raise AccessRefused("patient", None, "create")
+        patient = Patient(clinic_id=self.actor.clinic_id, **fields)
+        self.session.add(patient)
+        self.session.flush()
+        self._audit("create", "patient", patient.id, patient.id)
+        return patient
+
+    # -- any patient record ----------------------------------------------------------
+
+    def get(self, model: type[Record], record_id: str) -> Record:
+        """One record, if this actor may see it (audited)."""
+        record = self.session.get(model, record_id)
+        patient_id = getattr(record, "patient_id", None)
+        clinic_id = getattr(record, "clinic_id", None)
+        if record is None or patient_id is None or clinic_id is None:
+            raise AccessRefused(_resource(model), record_id, "read")
+        if not self._may_read_patient(patient_id, clinic_id):
+            raise AccessRefused(_resource(model), record_id, "read")
+        self._audit("read", _resource(model), record_id, patient_id)
+        return record
+
+    def list(
+        self, model: type[Record], patient_id: str, *, offset: int = 0, limit: int = 50
+    ) -> Page:
+        """One patient's records of one kind, oldest first (audited)."""
+        self._require_patient(patient_id, "list", model)
+        column = model.__table__.c
+        query = select(model).where(
+            column.patient_id == patient_id, column.clinic_id == self.actor.clinic_id
+        )
+        total = self.session.execute(
+            select(func.count()).select_from(query.subquery())
+        ).scalar_one()
+        items = (
+            self.session.execute(
+                query.order_by(column.created_at, column.id).offset(offset).limit(limit)
+            )
+            .scalars()
+            .all()
+        )
+        self._audit("list", _resource(model), None, patient_id)
+        return Page(items, total, offset, limit)
+
+    def add(self, record: Record) -> Record:
+        """Store a new record for a patient of the actor's clinic (audited)."""
+        patient_id = record.patient_id  # type: ignore[attr-defined]
+        patient = self._require_patient(patient_id, "create", type(record))
+        if not self._may_write(type(record), patient.id, patient.clinic_id):
+            raise AccessRefused(_resource(type(record)), None, "create")
+        record.clinic_id = patient.clinic_id  # type: ignore[attr-defined]
+        record.created_by = self.actor.user_id  # type: ignore[attr-defined]
+        self.session.add(record)
+        self.session.flush()
+        self._audit("create", _resource(type(record)), record.id, patient_id)  # type: ignore[attr-defined]
+        return record
+
+    def update(
+        self, model: type[Record], record_id: str, version: int, changes: Mapping[str, Any]
+    ) -> Record:
+        """Change a record read at ``version``; refuse if someone else changed it since."""
+        record = self.session.get(model, record_id)
+        patient_id = getattr(record, "patient_id", None) if model is not Patient else record_id
+        clinic_id = getattr(record, "clinic_id", None)
+        if (
+            record is None
+            or patient_id is None
+            or clinic_id is None
+            or not self._may_write(model, patient_id, clinic_id)
+        ):
+            raise AccessRefused(_resource(model), record_id, "update")
+        current = getattr(record, "version", None)
+        if current is None:
+            raise ValueError(f"{_resource(model)} records cannot be changed once written")
+        if current != version:
+            raise StaleVersion(_resource(model), record_id, version, current)
+        for name, value in changes.items():
+            if name in ("id", "clinic_id", "patient_id", "version", "created_at", "created_by"):
+                raise ValueError(f"{name} cannot be changed")
+            setattr(record, name, value)
+        try:
+            self.session.flush()
+        except StaleDataError:
+            raise StaleVersion(_resource(model), record_id, version, version + 1) from None
+        self._audit("update", _resource(model), record_id, patient_id)
+        return record
+
+    def delete(self, model: type[Record], record_id: str) -> None:
+        """Delete a record (staff only; audited)."""
+        record = self.session.get(model, record_id)
+        patient_id = getattr(record, "patient_id", None) if model is not Patient else record_id
+        clinic_id = getattr(record, "clinic_id", None)
+        if (
+            record is None
+            or patient_id is None
+            or clinic_id is None
+            or self.actor.role not in STAFF
+            or not self._may_write(model, patient_id, clinic_id)
+        ):
+            raise AccessRefused(_resource(model), record_id, "delete")
+        self.session.delete(record)
+        self.session.flush()
+        self._audit("delete", _resource(model), record_id, patient_id)
+
+    def _require_patient(self, patient_id: str, action: str, model: type[Base]) -> Patient:
+        patient = self.session.get(Patient, patient_id)
+        if patient is None or not self._may_read_patient(patient.id, patient.clinic_id):
+            raise AccessRefused(_resource(model), None, action)
+        return patient
+
+
+def record_refusal(db: Database, actor: Actor, error: AccessRefused) -> None:
+    """Audit a refused access in its own transaction (the refused one was rolled back)."""
+    with db.transaction() as session:
+        audit.record(
+            session,
+            actor,
+            error.action,
+            error.resource,
+            resource_id=error.record_id,
+            outcome="refused",
+        )

@@ -1,0 +1,1 @@
+"""Test infrastructure shared by the suites (real databases, real browser)."""
