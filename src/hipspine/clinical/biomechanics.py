@@ -42,7 +42,7 @@ class ChainLink:
 
     id: str
     consequence: str
-    status: str  # active | likely | not_active | unknown
+    status: str  # active | likely | not_observed | not_active | unknown
     because: tuple[str, ...]
     to_examine: tuple[str, ...]
     muscles_to_target: tuple[str, ...]
@@ -184,7 +184,7 @@ def biomechanics(facts: Facts, sides: tuple[Side, ...], spine_likely: bool) -> B
         premise = all_of(premises)
         observed: Truth
         if "observed_by_sources" in entry:
-            observed = spine_likely
+            observed = True if spine_likely else None  # an unlikely spine is not an absent one
             if spine_likely:
                 because.append("lumbar spine likely a pain source")
         else:
@@ -197,7 +197,7 @@ def biomechanics(facts: Facts, sides: tuple[Side, ...], spine_likely: bool) -> B
         elif premise is None:
             status = "unknown"
         else:
-            status = "active" if observed else "likely"
+            status = {True: "active", False: "not_observed", None: "likely"}[observed]
         statuses[entry["id"]] = status
         links.append(
             ChainLink(

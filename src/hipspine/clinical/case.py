@@ -257,7 +257,10 @@ class MuscleTest(_Strict):
     @model_validator(mode="after")
     def _valid(self) -> MuscleTest:
         muscle = muscles()[_choose("muscle", self.muscle, muscles())]
-        MRCGrade.parse(self.mrc)
+        try:
+            MRCGrade.parse(self.mrc)
+        except ValueError as error:
+            raise ValueError(f"mrc: {error}; allowed: {', '.join(MRC_GRADES)}") from None
         if muscle.lateral and self.side not in ONE_SIDE:
             raise ValueError(f"side is required for {muscle.id!r}; allowed: left, right, bilateral")
         return self
@@ -352,8 +355,34 @@ def parse_case(data: Any) -> Case:
         for item in error.errors():
             where = ".".join(str(part) for part in item["loc"]) or "case"
             message = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                allowed = _fields_at(item["loc"][:-1])
+                message = f"unknown field; allowed here: {', '.join(allowed)}"
             problems.append(f"{where}: {message}")
         raise CaseError(problems) from None
+
+
+def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The field names of the case-format object found at ``loc`` (for error messages)."""
+    model: type[BaseModel] = Case
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[part].annotation
+        nested = [
+            a for a in _flatten(annotation) if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
+        if not nested:
+            break
+        model = nested[0]
+    return list(model.model_fields)
+
+
+def _flatten(annotation: Any) -> list[Any]:
+    args = getattr(annotation, "__args__", None)
+    if not args:
+        return [annotation]
+    return [leaf for arg in args for leaf in _flatten(arg)]
 
 
 def case_json_schema() -> dict[str, Any]:

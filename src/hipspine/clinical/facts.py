@@ -69,6 +69,13 @@ class Facts:
                 answers.append({"present": True, "absent": False}.get(result or ""))
         return any_of(answers) if answers else None
 
+    def known(self, finding: str, side: Side | None) -> bool:
+        """Whether the case holds a definite answer (not "unknown") for ``finding``."""
+        return any(
+            o.value is not None or (o.result is not None and o.result != "unknown")
+            for o in self.observations(finding, side)
+        )
+
     def value(self, finding: str, side: Side | None) -> float | None:
         """The recorded number (the worst, i.e. highest, across levels); None when unknown."""
         values = [o.value for o in self.observations(finding, side) if o.value is not None]

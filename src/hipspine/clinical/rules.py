@@ -37,12 +37,18 @@ class Source:
 
 @dataclass(frozen=True)
 class Band:
-    """A range [low, high) of a numeric finding and the weight a value in it carries."""
+    """A range of a numeric finding — [low, high), or (low, high) when ``exclusive`` — and its weight."""
 
     low: float
     high: float
     label: str
     weight: Weight
+    exclusive: bool = False
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` falls in this band."""
+        above = value > self.low if self.exclusive else value >= self.low
+        return above and value < self.high
 
 
 @dataclass(frozen=True)
@@ -202,7 +208,8 @@ def acr_1991_clinical(facts: Facts, side: Side | None, p: Mapping[str, float]) -
         return _Decision(
             "not_applicable", (f"no hip pain{_side_text(side)}: criteria do not apply",)
         )
-    met = all_of([hip_pain, any_of([branch_a, branch_b])])
+    # With hip pain unknown the criteria either do not apply or decide: undetermined.
+    met = any_of([branch_a, branch_b]) if hip_pain else None
     text = (
         f"hip pain{_side_text(side)}: {_truth_text(hip_pain)}",
         f"branch a (IR ≥15°, pain on IR, morning stiffness ≤60 min, age >50): {_truth_text(branch_a)}",
@@ -216,7 +223,7 @@ def acr_1991_clinical(facts: Facts, side: Side | None, p: Mapping[str, float]) -
             "esr",
             "hip_flexion",
         ]
-        missing = tuple(_finding(f, side) for f in wanted if not facts.observations(f, side))
+        missing = tuple(_finding(f, side) for f in wanted if not facts.known(f, side))
         if hip_pain is None:
             missing += (Missing("pain_map", "groin", side),)
         return _Decision(None, text, missing)
@@ -238,7 +245,7 @@ def acr_1991_radiographic(facts: Facts, side: Side | None, p: Mapping[str, float
         )
     text = (f"hip pain{_side_text(side)}: {_truth_text(hip_pain)}", *text)
     criteria: Truth = True if positives >= 2 else (False if positives + unknown < 2 else None)
-    met = all_of([hip_pain, criteria])
+    met = criteria if hip_pain else None
     if met is None:
         return _Decision(None, text, missing)
     return _Decision("met" if met else "not_met", text)
@@ -360,7 +367,7 @@ def _generic(rule: Rule, facts: Facts, side: Side | None) -> _Decision:
             return _Decision(None, (), (_finding(rule.finding, side),))
         reading = (f"{definition.label}{_side_text(side)}: {value:g}{definition.unit or ''}",)
         for band in rule.bands:
-            if band.low <= value < band.high:
+            if band.holds(value):
                 return _Decision(band.label, reading)
         return _Decision("equivocal", reading)
     raise ValueError(f"rule {rule.id!r} has unknown kind {rule.kind!r}")
@@ -391,7 +398,9 @@ def _rule(entry: Mapping[str, Any]) -> Rule:
     bands = []
     for band in entry.get("bands", ()):
         weight = weight_from(band)
-        bands.append(Band(float(band["min"]), float(band["max"]), str(band["label"]), weight))
+        exclusive = "above" in band
+        low = float(band["above"] if exclusive else band["min"])
+        bands.append(Band(low, float(band["max"]), str(band["label"]), weight, exclusive))
         outcomes[str(band["label"])] = weight
     return Rule(
         id=entry["id"],
