@@ -125,6 +125,120 @@ def docs(
 
 
 @app.command()
+def score(
+    instrument: Annotated[str, typer.Argument(help="Instrument id, e.g. odi, hoos, nprs.")],
+    answers_file: Annotated[Path, typer.Argument(help="A JSON object: item id → answer.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the structured result as JSON.")
+    ] = False,
+) -> None:
+    """Score one questionnaire: score, subscales, band, licence and the missing-data rule."""
+    from hipspine.clinical import instruments
+
+    try:
+        definition = instruments.get(instrument)
+    except KeyError as error:
+        raise _fail(str(error.args[0])) from None
+    answers = _read_json(answers_file)
+    if not isinstance(answers, dict):
+        raise _fail(f"{answers_file}: must be a JSON object of item id → answer")
+    try:
+        result = instruments.score(instrument, answers)
+    except instruments.InvalidAnswers as error:
+        raise _fail(f"{answers_file}: {error}") from None
+    payload: dict[str, Any] = {
+        "instrument": definition.id,
+        "name": definition.name,
+        "version": definition.version,
+        "score": result.value,
+        "reason": result.reason or None,
+        "direction": definition.direction.value,
+        "range": [definition.score_min, definition.score_max],
+        "band": None if result.band is None else {"id": result.band.id, "label": result.band.label},
+        "subscales": {
+            k: {
+                "name": s.name,
+                "score": s.value,
+                "answered": s.answered,
+                "reason": s.reason or None,
+            }
+            for k, s in result.subscales.items()
+        },
+        "answered": result.answered,
+        "missing": result.missing,
+        "missing_data_rule": {"id": result.missing_rule, "rule": definition.missing_data.rule},
+        "explain": result.explain,
+        "notes": list(result.notes),
+        "licence": {"notice": definition.licence.notice, "terms": definition.licence.terms},
+        "source": definition.source,
+    }
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    console = Console()
+    value = "no score" if result.value is None else f"{result.value:.2f}".rstrip("0").rstrip(".")
+    band = f" — {result.band.label}" if result.band else ""
+    console.print(f"[bold]{definition.name}[/] ({definition.version}): [bold]{value}[/]{band}")
+    if result.reason:
+        console.print(f"Why no score: {result.reason}", highlight=False)
+    for sub in result.subscales.values():
+        shown = "no score" if sub.value is None else f"{sub.value:.2f}".rstrip("0").rstrip(".")
+        console.print(f"  {sub.name}: {shown}", highlight=False)
+    console.print(result.explain, highlight=False)
+    console.print(
+        f"Answered {result.answered}, missing {result.missing}. Missing-data rule "
+        f"({result.missing_rule}): {definition.missing_data.rule}",
+        highlight=False,
+    )
+    for note in result.notes:
+        console.print(f"Note: {note}", highlight=False)
+    console.print(
+        f"[dim]Licence: {definition.licence.notice} {definition.licence.terms}[/]", highlight=False
+    )
+
+
+@app.command()
+def trajectory(
+    series_file: Annotated[
+        Path, typer.Argument(help="A measurement series in the hipspine.series/1 JSON format.")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the structured result as JSON.")
+    ] = False,
+    today: Annotated[
+        str | None, typer.Option(help="Judge the follow-up schedule on this date (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """Show a patient's recovery: change per region and instrument, time to improvement, summaries."""
+    from datetime import date
+
+    from hipspine.clinical.summary import clinician_summary, patient_summary
+    from hipspine.clinical.trajectory import SeriesError, parse_series, to_dict
+    from hipspine.clinical.trajectory import trajectory as run
+
+    try:
+        day = date.fromisoformat(today) if today else date.today()
+    except ValueError:
+        raise _fail(f"--today: {today!r} is not a date (YYYY-MM-DD)") from None
+    try:
+        result = run(parse_series(_read_json(series_file)), today=day)
+    except SeriesError as error:
+        raise _fail(f"{series_file}: {error}") from None
+    clinician, patient = clinician_summary(result), patient_summary(result)
+    if as_json:
+        payload = to_dict(result)
+        payload["summary"] = {
+            "clinician": [{"text": s.text, "evidence": dict(s.evidence)} for s in clinician],
+            "patient": [{"text": s.text, "evidence": dict(s.evidence)} for s in patient],
+        }
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    from hipspine.reports.trajectory_text import render as render_trajectory
+
+    render_trajectory(result, clinician, patient, Console())
+
+
+@app.command()
 def demo() -> None:
     """Show hipspine on John, the canonical patient: his first-visit assessment, stage by stage."""
     from hipspine.clinical.assessment import assess as run
