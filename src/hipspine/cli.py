@@ -240,7 +240,7 @@ def trajectory(
 
 @app.command()
 def demo() -> None:
-    """Show hipspine on John, the canonical patient: his first-visit assessment, stage by stage."""
+    """Show hipspine on John, the canonical patient: first-visit assessment, then his recovery."""
     from hipspine.clinical.assessment import assess as run
     from hipspine.clinical.assessment import assess_stages
     from hipspine.clinical.case import parse_case
@@ -255,8 +255,21 @@ def demo() -> None:
     )
     render_stages(case, assess_stages(case), console)
     render(case, run(case), console)
+
+    from hipspine.clinical.summary import clinician_summary, patient_summary
+    from hipspine.clinical.trajectory import parse_series, trajectory
+    from hipspine.reports.trajectory_text import render as render_trajectory
+
+    series = parse_series(_read_json(EXAMPLES / "john-followup.json"))
+    last_visit = max(visit.date for visit in series.visits)
+    console.rule("[bold]Eight months after the ultrasound-guided injection of hip and facets")
+    result = trajectory(series, today=last_visit)
+    render_trajectory(result, clinician_summary(result), patient_summary(result), console)
     console.print(
-        f"\nThe case file: {EXAMPLES / 'john.json'}  ·  try: hipspine assess examples/john.json --json"
+        "\nFiles: examples/john.json (first visit), examples/john-followup.json (follow-up). Try:\n"
+        "  .venv/bin/hipspine assess examples/john.json --stages\n"
+        "  .venv/bin/hipspine trajectory examples/john-followup.json --json\n"
+        "  .venv/bin/hipspine score odi examples/answers/odi.json"
     )
 
 
