@@ -212,8 +212,9 @@ def trajectory(
     """Show a patient's recovery: change per region and instrument, time to improvement, summaries."""
     from datetime import date
 
+    from hipspine.clinical.series import SeriesError, parse_series
     from hipspine.clinical.summary import clinician_summary, patient_summary
-    from hipspine.clinical.trajectory import SeriesError, parse_series, to_dict
+    from hipspine.clinical.trajectory import to_dict
     from hipspine.clinical.trajectory import trajectory as run
 
     try:
@@ -256,8 +257,9 @@ def demo() -> None:
     render_stages(case, assess_stages(case), console)
     render(case, run(case), console)
 
+    from hipspine.clinical.series import parse_series
     from hipspine.clinical.summary import clinician_summary, patient_summary
-    from hipspine.clinical.trajectory import parse_series, trajectory
+    from hipspine.clinical.trajectory import trajectory
     from hipspine.reports.trajectory_text import render as render_trajectory
 
     series = parse_series(_read_json(EXAMPLES / "john-followup.json"))

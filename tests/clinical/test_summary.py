@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hipspine.clinical.series import parse_series
 from hipspine.clinical.summary import (
     Sentence,
     clinician_summary,
@@ -16,7 +17,7 @@ from hipspine.clinical.summary import (
     number,
     patient_summary,
 )
-from hipspine.clinical.trajectory import Trajectory, parse_series, trajectory
+from hipspine.clinical.trajectory import Trajectory, trajectory
 
 ROOT = Path(__file__).resolve().parents[2]
 JOHN = ROOT / "examples" / "john-followup.json"

@@ -18,12 +18,8 @@ import pytest
 
 from hipspine.clinical import trajectory as tr
 from hipspine.clinical.instruments import ChangeThreshold
-from hipspine.clinical.trajectory import (
-    SeriesError,
-    parse_series,
-    time_to_improvement,
-    trajectory,
-)
+from hipspine.clinical.series import SeriesError, parse_series, series_json_schema
+from hipspine.clinical.trajectory import time_to_improvement, trajectory
 
 ROOT = Path(__file__).resolve().parents[2]
 JOHN = ROOT / "examples" / "john-followup.json"
@@ -470,5 +466,5 @@ def test_to_dict_is_json_ready() -> None:
 
 
 def test_series_schema_names_the_format() -> None:
-    schema = tr.series_json_schema()
+    schema = series_json_schema()
     assert schema["$id"] == "https://hipspine.org/schema/series/1"
