@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,26 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def postgres_template(postgres_url: str) -> str:
+    """Name of a migrated database that fresh test databases are copied from."""
+    url = fresh_database(postgres_url)
+    database = Database(url)
+    upgrade(database)
+    database.dispose()
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that test databases are copied from."""
+    path = tmp_path_factory.mktemp("template") / "hipspine.sqlite3"
+    database = Database(f"sqlite:///{path}")
+    upgrade(database)
+    database.dispose()
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database of each kind, unmigrated."""
@@ -27,10 +48,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return fresh_database(request.getfixturevalue("postgres_url"))
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    """A migrated database of each kind (SQLite, PostgreSQL)."""
-    database = Database(database_url)
-    upgrade(database)
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated database of each kind (SQLite, PostgreSQL), copied from a template."""
+    if request.param == "sqlite":
+        path = tmp_path / "hipspine.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        template = request.getfixturevalue("postgres_template")
+        url = fresh_database(request.getfixturevalue("postgres_url"), template=template)
+    database = Database(url)
     yield database
     database.dispose()

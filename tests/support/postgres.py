@@ -84,12 +84,13 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def fresh_database(server_url: str) -> str:
-    """Create an empty database on the server and return its URL."""
+def fresh_database(server_url: str, template: str | None = None) -> str:
+    """Create a database on the server (empty, or a copy of ``template``); return its URL."""
     import psycopg
 
     name = f"t_{uuid.uuid4().hex[:12]}"
     plain = server_url.replace("postgresql+psycopg://", "postgresql://")
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     return server_url.rsplit("/", 1)[0] + f"/{name}"

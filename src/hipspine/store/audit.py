@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from hipspine.store.db import WRITE_LOCK
 from hipspine.store.models import AuditEvent, now
 
 GENESIS = "0" * 64
@@ -39,7 +40,10 @@ class Actor:
 
 
 def _timestamp(moment: datetime) -> str:
-    # Canonical UTC text, identical whether the database returns aware or naive values.
+    # Canonical UTC text, identical whether the database returns aware values (PostgreSQL,
+    # in the session's time zone, which need not be UTC) or naive UTC values (SQLite).
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
@@ -64,7 +68,8 @@ def record(
     """Append one entry to the chain inside the caller's transaction."""
     if session.get_bind().dialect.name == "postgresql":
         # One chain writer at a time across every connection (released at commit).
-        session.execute(text("SELECT pg_advisory_xact_lock(7420117)"))
+        # Database.transaction() already holds it; sessions made elsewhere take it here.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK})
     last = session.execute(
         select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).scalar()

@@ -3,7 +3,11 @@
 Every unit of work runs in one transaction: it commits whole or not at all, so a failed or
 killed request leaves nothing half-written. On SQLite, transactions start with
 ``BEGIN IMMEDIATE`` so two writers serialise instead of both reading stale data (the audit
-chain depends on it); on PostgreSQL the audit chain takes a transaction-level advisory lock.
+chain depends on it); on PostgreSQL each unit of work takes the same transaction-level
+advisory lock that guards the audit chain, *first*. Taking it only when the first audit
+entry is appended (after the transaction may already hold row locks) deadlocks: a writer
+that read a record (audit, lock held) and then updates it waits for the row, while a writer
+that updated the row first waits for the lock.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+WRITE_LOCK = 7420117
+"""PostgreSQL advisory-lock key held by every unit of work and by every audit append."""
 
 
 class Database:
@@ -42,6 +49,8 @@ class Database:
         session = self._sessions()
         try:
             with session.begin():
+                if not self.is_sqlite:
+                    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK})
                 yield session
         finally:
             session.close()

@@ -351,6 +351,8 @@ class PortalLink(Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     created_by: Mapped[str | None] = mapped_column(ForeignKey("app_user.id"))
+    # Instruments already submitted through this link; the link is spent when all are in.
+    completed: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class AuditEvent(Base):
@@ -386,3 +388,27 @@ class LoginThrottle(Base):
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class TokenKind(StrEnum):
+    SESSION = "session"  # web session, carried in a signed HttpOnly cookie
+    BEARER = "bearer"  # API token, carried in the Authorization header
+
+
+class AuthToken(Base):
+    """A sign-in: a web session or an API bearer token, until it expires or is revoked.
+
+    Only a SHA-256 hash of the random token is stored, so a database leak does not leak
+    working credentials.
+    """
+
+    __tablename__ = "auth_token"
+    __table_args__ = (_check("kind", TokenKind),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(_enum(TokenKind))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -264,6 +264,70 @@ class Records:
         self.session.flush()
         self._audit("delete", _resource(model), record_id, patient_id)
 
+    def check_patient(self, model: type[Base], patient_id: str, action: str) -> None:
+        """Refuse (as not found) unless this actor may ``action`` records of this patient."""
+        patient = self._require_patient(patient_id, action, model)
+        if action != "read" and not self._may_write(model, patient.id, patient.clinic_id):
+            raise AccessRefused(_resource(model), None, action)
+
+    # -- one patient's record, addressed through the patient ------------------------
+
+    def _check_belongs(
+        self, model: type[Base], patient_id: str, record_id: str, action: str
+    ) -> None:
+        # A record addressed under the wrong patient is "not found", like any other miss.
+        record = self.session.get(model, record_id)
+        if record is None or getattr(record, "patient_id", None) != patient_id:
+            raise AccessRefused(_resource(model), record_id, action)
+
+    def get_of(self, model: type[Record], patient_id: str, record_id: str) -> Record:
+        """One record of this patient, if this actor may see it (audited)."""
+        self._check_belongs(model, patient_id, record_id, "read")
+        return self.get(model, record_id)
+
+    def update_of(
+        self,
+        model: type[Record],
+        patient_id: str,
+        record_id: str,
+        version: int,
+        changes: Mapping[str, Any],
+    ) -> Record:
+        """Change one record of this patient read at ``version`` (see :meth:`update`)."""
+        self._check_belongs(model, patient_id, record_id, "update")
+        return self.update(model, record_id, version, changes)
+
+    def delete_of(self, model: type[Base], patient_id: str, record_id: str) -> None:
+        """Delete one record of this patient (staff only; audited)."""
+        self._check_belongs(model, patient_id, record_id, "delete")
+        self.delete(model, record_id)
+
+    def response_by_submission_key(
+        self, patient_id: str, submission_key: str
+    ) -> QuestionnaireResponse | None:
+        """The response already stored under this client key, if any (audited when found)."""
+        self._require_patient(patient_id, "read", QuestionnaireResponse)
+        found = self.session.execute(
+            select(QuestionnaireResponse).where(
+                QuestionnaireResponse.patient_id == patient_id,
+                QuestionnaireResponse.submission_key == submission_key,
+            )
+        ).scalar_one_or_none()
+        if found is not None:
+            self._audit("read", _resource(QuestionnaireResponse), found.id, patient_id)
+        return found
+
+    def note(
+        self,
+        action: str,
+        resource: str,
+        *,
+        record_id: str | None = None,
+        patient_id: str | None = None,
+    ) -> None:
+        """Audit an access that does not go through the methods above (e.g. a portal link)."""
+        self._audit(action, resource, record_id, patient_id)
+
     def _require_patient(self, patient_id: str, action: str, model: type[Base]) -> Patient:
         patient = self.session.get(Patient, patient_id)
         if patient is None or not self._may_read_patient(patient.id, patient.clinic_id):
