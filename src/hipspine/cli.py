@@ -6,7 +6,7 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -16,6 +16,8 @@ app = typer.Typer(
 )
 schema_app = typer.Typer(no_args_is_help=True, help="Print the JSON Schema of a hipspine document.")
 app.add_typer(schema_app, name="schema")
+db_app = typer.Typer(no_args_is_help=True, help="The clinic database: schema migrations and audit.")
+app.add_typer(db_app, name="db")
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -34,6 +36,11 @@ def _read_json(path: Path) -> Any:
         raise _fail(
             f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         ) from None
+
+
+class BackupFormat(StrEnum):
+    sqlite = "sqlite"
+    dump = "dump"
 
 
 class StageName(StrEnum):
@@ -109,6 +116,107 @@ def schema_case() -> None:
     from hipspine.clinical.case import case_json_schema
 
     typer.echo(json.dumps(case_json_schema(), indent=2, ensure_ascii=False))
+
+
+def _database() -> Any:
+    from hipspine.config import load_settings
+    from hipspine.store.db import Database
+
+    return Database(load_settings().database_url)
+
+
+def _progress(label: str) -> Any:
+    """A progress callback that prints one line per table (safe when not on a terminal)."""
+    console = Console(stderr=True)
+
+    def report(stage: str, done: int, total: int) -> None:
+        if done == total and total:
+            unit = "pages" if stage == "pages" else f"{stage} rows"
+            console.print(f"{label} {total} {unit}", highlight=False)
+
+    return report
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the database schema to this version of hipspine."""
+    from hipspine.store import migrate
+
+    db = _database()
+    migrate.upgrade(db)
+    typer.echo(
+        f"database at revision {migrate.current(db)} ({db.url.render_as_string(hide_password=True)})"
+    )
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show the database, its schema revision and the latest one."""
+    from hipspine.store import migrate
+
+    db = _database()
+    typer.echo(f"database: {db.url.render_as_string(hide_password=True)}")
+    typer.echo(f"revision: {migrate.current(db) or 'empty'} (latest {migrate.head()})")
+
+
+@db_app.command("verify-audit")
+def db_verify_audit() -> None:
+    """Check the audit log's hash chain from the first entry to the last."""
+    from hipspine.store.audit import verify
+
+    with _database().transaction() as session:
+        result = verify(session)
+    if result.intact:
+        typer.echo(f"audit chain intact: {result.checked} entries")
+        return
+    raise _fail(
+        f"audit chain broken at entry {result.broken_at}: {result.reason} ({result.checked} entries verified before it)"
+    )
+
+
+@app.command()
+def backup(
+    path: Annotated[Path, typer.Argument(help="File to write the backup to.")],
+    format: Annotated[
+        BackupFormat | None,
+        typer.Option(help="sqlite (file copy, SQLite only) or dump (portable)."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing backup file.")] = False,
+) -> None:
+    """Back up the clinic database (consistent snapshot; the app may keep running)."""
+    from hipspine.store.backup import BackupError
+    from hipspine.store.backup import backup as run
+
+    kind: Literal["sqlite", "dump"] | None = None if format is None else format.value
+    try:
+        info = run(
+            _database(), path, format=kind, overwrite=overwrite, progress=_progress("backed up")
+        )
+    except BackupError as error:
+        raise _fail(str(error)) from None
+    typer.echo(
+        f"backup written: {info.path} ({info.format}, revision {info.revision}, {sum(info.rows.values())} rows)"
+    )
+
+
+@app.command()
+def restore(
+    path: Annotated[Path, typer.Argument(help="A backup written by `hipspine backup`.")],
+    replace: Annotated[
+        bool, typer.Option(help="Replace a database that already holds data.")
+    ] = False,
+) -> None:
+    """Restore the clinic database from a backup (stop the app first)."""
+    from hipspine.store.backup import BackupError, RestoreRefused
+    from hipspine.store.backup import restore as run
+
+    try:
+        info = run(_database(), path, replace=replace, progress=_progress("restored"))
+    except (BackupError, RestoreRefused) as error:
+        raise _fail(str(error)) from None
+    typer.echo(
+        f"restored {sum(info.rows.values())} rows from {info.path} (revision {info.revision})"
+    )
 
 
 @app.command()
