@@ -86,3 +86,65 @@ def test_verify_audit_reports_a_broken_chain(data_dir: Path) -> None:
     result = runner.invoke(app, ["db", "verify-audit"])
     assert result.exit_code == 2
     assert "broken at entry 1" in result.output
+
+
+def test_open_clinic_then_serve_and_sign_in(data_dir: Path, tmp_path: Path) -> None:
+    """A clinic is opened from the command line and its administrator signs in over HTTP."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    opened = runner.invoke(
+        app,
+        ["open-clinic", "--clinic", "Hip and Spine Clinic", "--email", "admin@example.org", "--name", "Dr A", "--password", "correct horse battery"],
+    )  # fmt: skip
+    assert opened.exit_code == 0, opened.output
+    short = runner.invoke(
+        app,
+        [
+            "open-clinic",
+            "--clinic",
+            "B",
+            "--email",
+            "b@example.org",
+            "--name",
+            "B",
+            "--password",
+            "short",
+        ],
+    )
+    assert short.exit_code == 2 and "at least 10 characters" in short.output
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HIPSPINE_DATA_DIR": str(data_dir)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hipspine.cli", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/openapi.json", timeout=0.5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        refused = httpx.get(f"{base}/api/patients")
+        assert refused.status_code == 401
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        token = httpx.post(
+            f"{base}/api/auth/token",
+            json={"email": "admin@example.org", "password": "correct horse battery"},
+        ).json()["access_token"]
+        patients = httpx.get(f"{base}/api/patients", headers={"Authorization": f"Bearer {token}"})
+        assert patients.status_code == 200 and patients.json()["total"] == 0
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=10)[0].decode()
+    assert "correct horse battery" not in output and token not in output  # no secrets in logs

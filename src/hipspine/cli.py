@@ -220,6 +220,61 @@ def restore(
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the hipspine web API (migrates the database first)."""
+    import uvicorn
+
+    from hipspine.config import load_settings
+    from hipspine.store.db import Database
+    from hipspine.store.migrate import upgrade
+    from hipspine.web import create_app
+
+    settings = load_settings()
+    db = Database(settings.database_url)
+    upgrade(db)
+    typer.echo(
+        f"hipspine on http://{host}:{port}  (OpenAPI description: http://{host}:{port}/openapi.json)"
+    )
+    # No access log: uvicorn's would print query strings, which can hold patient names.
+    uvicorn.run(create_app(db, settings), host=host, port=port, access_log=False)
+
+
+@app.command("open-clinic")
+def open_clinic(
+    clinic: Annotated[str, typer.Option(help="The clinic's name.")],
+    email: Annotated[str, typer.Option(help="E-mail of the clinic's first administrator.")],
+    name: Annotated[str, typer.Option(help="The administrator's name.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters."
+        ),
+    ],
+) -> None:
+    """Create a clinic and its first administrator (the API cannot create the first one)."""
+    from hipspine.config import load_settings
+    from hipspine.store.db import Database
+    from hipspine.store.migrate import upgrade
+    from hipspine.web import WebOptions
+    from hipspine.web.auth import open_clinic as create
+    from hipspine.web.context import WebContext
+
+    settings = load_settings()
+    db = Database(settings.database_url)
+    upgrade(db)
+    try:
+        clinic_id, user_id = create(
+            WebContext(db, settings, WebOptions.from_env()), clinic, email, name, password
+        )
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"clinic {clinic!r} opened (id {clinic_id}); administrator {email} (id {user_id})")
+
+
+@app.command()
 def docs(
     out: Annotated[Path, typer.Option(help="Folder for the generated pages.")] = Path(
         "docs/clinical"

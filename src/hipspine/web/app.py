@@ -1,0 +1,150 @@
+"""The hipspine web application: the JSON API and the patient portal.
+
+``create_app(db, settings)`` builds it; ``hipspine serve`` runs it under uvicorn. Every
+request gets an ``X-Request-ID`` (the caller's, if it is a short token, else a new one),
+echoed in the response and written to every audit entry the request makes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hipspine import __version__
+from hipspine.config import Settings
+from hipspine.store.db import Database
+from hipspine.web import portal, problems
+from hipspine.web.api import assessments, auth, clinical, patients, questionnaires, users
+from hipspine.web.context import WebContext, WebOptions
+
+log = logging.getLogger("hipspine.web")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+DESCRIPTION = """\
+The hipspine clinical records API: patients, episodes of care, encounters with their case
+documents, questionnaires scored by the clinical core, pain, strength and function tests,
+medications, procedures, therapy regimens, goals and stored assessments.
+
+**Sign-in.** `POST /api/auth/token` gives a bearer token for the API; `POST /api/auth/session`
+sets a session cookie for the web, and every cookie-authenticated POST, PATCH or DELETE must
+echo the CSRF token in `X-CSRF-Token`. Patients fill questionnaires through a portal link
+(`X-Portal-Token`), without a password.
+
+**Errors** are `application/problem+json` (RFC 9457) with an `errors` list naming each bad
+field. Another clinic's records, and for a patient anyone else's, are *not found* (404).
+
+**Changes** send the `version` that was read; if someone changed the record since, the
+answer is 409 and nothing is written. Every read and write of patient data is audited.
+"""
+
+
+class RequestContext:
+    """Request id, security headers and a data-free access log line for every request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                headers.setdefault("Cache-Control", "no-store")
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                headers.setdefault("X-Frame-Options", "DENY")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            route = scope.get("route")
+            # The route template, never the path: paths and queries can carry identifiers
+            # and search terms.
+            log.info(
+                "%s %s %s %.1fms request_id=%s",
+                scope.get("method"),
+                getattr(route, "path", "-"),
+                status,
+                (time.perf_counter() - started) * 1000,
+                request_id,
+            )
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+    )
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, answer in operation.get("responses", {}).items():
+                content = answer.get("content", {})
+                if problems.MEDIA_TYPE in content:
+                    content.pop("application/json", None)
+                # FastAPI documents its own validation error shape; ours is a Problem.
+                if status == "422":
+                    answer["content"] = {
+                        problems.MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    }
+                    answer["description"] = "Invalid request"
+    components = schema.get("components", {}).get("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(db: Database, settings: Settings, options: WebOptions | None = None) -> FastAPI:
+    """The web application over ``db``; ``options`` default to :meth:`WebOptions.from_env`."""
+    app = FastAPI(
+        # No Swagger/ReDoc pages: they load scripts from a third-party CDN into a page that
+        # handles health data. The OpenAPI description is served at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
+        title="hipspine",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=[
+            {"name": "sign-in", "description": "Passwords, tokens, sessions"},
+            {"name": "patients"},
+            {"name": "clinical records"},
+            {"name": "questionnaires"},
+            {"name": "assessments"},
+            {"name": "portal", "description": "Questionnaires by link, for patients"},
+            {"name": "administration"},
+            {"name": "audit"},
+        ],
+    )
+    app.state.web = WebContext(db, settings, options or WebOptions.from_env())
+    problems.install(app)
+    for module in (auth, patients, clinical, questionnaires, assessments, users):
+        app.include_router(module.router)
+    app.include_router(portal.router)
+    app.add_middleware(RequestContext)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
