@@ -7,7 +7,7 @@ patient, the baseline date, procedures, goals and dated visits.
 whether it meets the preferred minimal clinically important difference (MCID; each instrument's
 values and sources in ``data/instruments/``) and exceeds the minimal detectable change (MDC);
 responder status per instrument; the OMERACT-OARSI responder (Pham et al., *Osteoarthritis
-Cartilage* 2004;12:389-399 — definition text **unverified**, clinical.md 6.3); time to first
+Cartilage* 2004;12:389-399 — definition text **unverified**); time to first
 clinically important improvement per pain region and whether it was sustained; strength,
 function, goal and medication changes; and the follow-up schedule status.
 
@@ -729,8 +729,8 @@ def omeract_oarsi(domains: Mapping[str, DomainChange], day: dt.date) -> OmeractO
 
     Responder if pain **or** function improves by ≥ 50% and ≥ 20 (0–100 scale), or if at
     least two of pain, function and patient global improve by ≥ 20% and ≥ 10 (Pham et al.,
-    Osteoarthritis Cartilage 2004;12:389-399; **definition text unverified**, clinical.md
-    6.3). A missing domain leaves the answer unknown unless the known domains decide it.
+    Osteoarthritis Cartilage 2004;12:389-399; **definition text unverified**: the
+    paper was not retrieved). A missing domain leaves the answer unknown unless the known domains decide it.
     """
     rules = _rules()["omeract_oarsi"]
     all_domains = [

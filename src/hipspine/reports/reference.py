@@ -225,10 +225,88 @@ def vocabulary_page() -> str:
     return "".join(out)
 
 
+def instruments_page() -> str:
+    """Every questionnaire: version, scoring, missing data, licence, codes and thresholds."""
+    from hipspine.clinical.instruments import all_instruments
+
+    out = [HEADER, "# Outcome instruments\n\n"]
+    out.append(
+        "Each instrument is scored by one scorer in the clinical core from the data file beside it. "
+        "Scores are kept unrounded. A clinic can switch off any instrument whose licence it does not "
+        "hold. Thresholds marked *unverified* were not checked against a primary source: hipspine never "
+        "calls a change *clinically important* on an unverified threshold.\n\n"
+        "HOOS JR is not included: its official raw-to-interval (Rasch) table could not be obtained and "
+        "cited, and it must never be scored linearly.\n"
+    )
+    for inst in all_instruments():
+        out.append(f"\n## {inst.name} ({inst.short_name}, version {inst.version})\n\n")
+        out.append(f"- Recall period: {inst.recall_period}; language: {inst.language}\n")
+        out.append(
+            f"- Score: {inst.score_min:g}–{inst.score_max:g} {inst.unit}, "
+            f"{inst.direction.value.replace('_', ' ')}. {inst.scoring_rule}\n"
+        )
+        if inst.rounding:
+            out.append(f"- Rounding: {inst.rounding}\n")
+        out.append(
+            f"- Unanswered items: {inst.missing_data.rule} (follows {inst.missing_data.follows})\n"
+        )
+        if inst.missing_data.disagreement:
+            out.append(f"- Where sources disagree: {inst.missing_data.disagreement}\n")
+        for sub in inst.subscales:
+            out.append(
+                f"- Subscale {sub.name}: {len(sub.items)} items, at least {sub.minimum_answered} answered"
+            )
+            out.append(f"{f', LOINC {sub.loinc}' if sub.loinc else ''}\n")
+        if inst.loinc:
+            out.append(
+                "- LOINC: " + "; ".join(f"{c.code} ({c.display})" for c in inst.loinc) + "\n"
+            )
+        lic = inst.licence
+        out.append(f"- Licence: {lic.terms}{'' if lic.verified else ' (terms unverified)'}\n")
+        if lic.requires_permission_for:
+            out.append(
+                f"- Permission or fees needed for: {', '.join(lic.requires_permission_for)}\n"
+            )
+        out.append(f"- Notice shown with the form: {lic.notice}\n")
+        out.append(f"- Source: {inst.source}\n\n")
+        if inst.bands:
+            out.append(
+                _table(
+                    ["Band", "Up to", "Source"],
+                    [[b.label, f"{b.upper:g}", b.source] for b in inst.bands],
+                )
+            )
+            out.append("\n")
+        if inst.thresholds:
+            rows = [
+                [
+                    t.kind.upper(),
+                    f"{t.value:g} {'%' if t.unit == 'percent_of_baseline' else 'points'}",
+                    t.scope,
+                    t.population,
+                    ("preferred" if t.preferred else "") + ("" if t.verified else " unverified"),
+                    t.source,
+                ]
+                for t in inst.thresholds
+            ]
+            out.append(_table(["Kind", "Value", "Score", "Population", "Use", "Source"], rows))
+    rules = load("responders")
+    out.append("\n## How change is judged\n\n")
+    out.append(f"- {rules['mcid']['comparison']}\n")
+    out.append(
+        f"- When an instrument lists several MCIDs, a change must meet {rules['mcid']['combination']} of them ({rules['mcid']['combination_source']}).\n"
+    )
+    out.append(f"- {rules['mcid']['worsening_note']}\n")
+    om = rules["omeract_oarsi"]
+    out.append(f"- {om['name']} ({om['label']}): {om['rule']} Source: {om['source']}.\n")
+    return "".join(out)
+
+
 PAGES: dict[str, Callable[[], str]] = {
     "assessment.md": assessment_page,
     "red-flags.md": red_flags_page,
     "vocabulary.md": vocabulary_page,
+    "instruments.md": instruments_page,
 }
 
 

@@ -27,7 +27,7 @@ def odi(values: list[int | None], instrument: str = "odi") -> instruments.Score:
 
 
 def test_published_worked_example_16_of_45() -> None:
-    # Fairbank & Pynsent 2000 (clinical.md 2.2): one section missed, 16 scored points
+    # Fairbank & Pynsent 2000: one section missed, 16 scored points
     # → 16 / 45 × 100 = 35.555…% (printed as 35.5%; unrounded here).
     # 2+1+3+1+2+2+1+(sex life skipped)+2+2 = 16 over 9 sections.
     result = odi([2, 1, 3, 1, 2, 2, 1, None, 2, 2])

@@ -1,4 +1,4 @@
-"""Keele STarT Back scoring and risk groups (keele.ac.uk/sbst; clinical.md 1.8)."""
+"""Keele STarT Back scoring and risk groups (keele.ac.uk/sbst)."""
 
 from __future__ import annotations
 
