@@ -280,11 +280,13 @@ def docs(
         "docs/clinical"
     ),
 ) -> None:
-    """Write the clinician's reference (rules, red flags, vocabulary) from the data files."""
+    """Write the clinician's reference (from the data files) and the API reference (from OpenAPI)."""
     from hipspine.reports.reference import write
+    from hipspine.web.reference import write as write_api
 
     for path in write(out):
         typer.echo(f"wrote {path}")
+    typer.echo(f"wrote {write_api(out.parent / 'integrator')}")
 
 
 @app.command()

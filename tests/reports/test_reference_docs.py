@@ -29,3 +29,13 @@ def test_reference_shows_every_rule_with_its_source() -> None:
 def test_reference_labels_expert_defaults_and_unverified_cut_offs() -> None:
     assert "expert default (no published accuracy)" in PAGES["assessment.md"]()
     assert "unverified cut-offs" in PAGES["vocabulary.md"]()
+
+
+def test_committed_api_reference_matches_the_api(tmp_path: Path) -> None:
+    from hipspine.web.reference import write as write_api
+
+    generated = write_api(tmp_path).read_text(encoding="utf-8")
+    committed = DOCS.parent / "integrator" / "api.md"
+    assert committed.read_text(encoding="utf-8") == generated, (
+        "docs/integrator/api.md is out of date with the API: run `make docs`"
+    )
