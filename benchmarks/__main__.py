@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_assessment
+from benchmarks import bench_assessment, bench_registry
 
-BENCHMARKS = {"assessment": bench_assessment.main}
+BENCHMARKS = {"assessment": bench_assessment.main, "registry": bench_registry.main}
 
 
 def main(argv: list[str]) -> int:

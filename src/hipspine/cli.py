@@ -18,6 +18,21 @@ schema_app = typer.Typer(no_args_is_help=True, help="Print the JSON Schema of a 
 app.add_typer(schema_app, name="schema")
 db_app = typer.Typer(no_args_is_help=True, help="The clinic database: schema migrations and audit.")
 app.add_typer(db_app, name="db")
+cohort_app = typer.Typer(no_args_is_help=True, help="The clinic's outcomes registry.")
+app.add_typer(cohort_app, name="cohort")
+
+
+def _register() -> None:
+    """Commands that live beside the code they drive (imported here, run lazily)."""
+    from hipspine.analytics.commands import cohort_report_command, synth_command
+
+    app.command("synth", help="Generate a synthetic hip–spine registry into the database.")(
+        synth_command
+    )
+    cohort_app.command("report", help="Registry report: responders, time to improvement, bands.")(
+        cohort_report_command
+    )
+
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -119,10 +134,9 @@ def schema_case() -> None:
 
 
 def _database() -> Any:
-    from hipspine.config import load_settings
-    from hipspine.store.db import Database
+    from hipspine.store.migrate import open_database
 
-    return Database(load_settings().database_url)
+    return open_database()
 
 
 def _progress(label: str) -> Any:
@@ -228,13 +242,11 @@ def serve(
     import uvicorn
 
     from hipspine.config import load_settings
-    from hipspine.store.db import Database
-    from hipspine.store.migrate import upgrade
+    from hipspine.store.migrate import open_database
     from hipspine.web import create_app
 
     settings = load_settings()
-    db = Database(settings.database_url)
-    upgrade(db)
+    db = open_database(settings.database_url)
     typer.echo(
         f"hipspine on http://{host}:{port}  (OpenAPI description: http://{host}:{port}/openapi.json)"
     )
@@ -256,15 +268,13 @@ def open_clinic(
 ) -> None:
     """Create a clinic and its first administrator (the API cannot create the first one)."""
     from hipspine.config import load_settings
-    from hipspine.store.db import Database
-    from hipspine.store.migrate import upgrade
+    from hipspine.store.migrate import open_database
     from hipspine.web import WebOptions
     from hipspine.web.auth import open_clinic as create
     from hipspine.web.context import WebContext
 
     settings = load_settings()
-    db = Database(settings.database_url)
-    upgrade(db)
+    db = open_database(settings.database_url)
     try:
         clinic_id, user_id = create(
             WebContext(db, settings, WebOptions.from_env()), clinic, email, name, password
@@ -439,6 +449,8 @@ def demo() -> None:
         "  .venv/bin/hipspine score odi examples/answers/odi.json"
     )
 
+
+_register()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -55,3 +55,14 @@ def autogenerate(db: Database, message: str) -> None:
     with db.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.revision(config, message=message, autogenerate=True)
+
+
+def open_database(url: str | None = None) -> Database:
+    """The configured database (or ``url``), with its schema brought up to date."""
+    if url is None:
+        from hipspine.config import load_settings
+
+        url = load_settings().database_url
+    db = Database(url)
+    upgrade(db)
+    return db

