@@ -17,7 +17,7 @@ way on a clinic's records and on generated data.
 * ``goal_ratings`` — ``pid``, ``day``, ``level`` (GAS −2 … +2).
 
 Days are counted from the treatment date (first procedure, else the start of the therapy
-regimen), the zero of every recovery curve in clinical.md 6.
+regimen), the zero of every recovery curve in the orthobiologic follow-up studies.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@
 * recovery reference bands by week (:mod:`hipspine.analytics.bands`);
 * change in analgesic use from treatment to 6 months, goal attainment per time point,
   follow-up completeness (answered / due per time point);
-* plain-language statements computed from the above (e.g. the seed's "most people begin to
+* plain-language statements computed from the above (e.g. the clinic's claim that "most people begin to
   have pain reduction three months following their procedures", with its interval).
 
 Every number comes from the registry; nothing is asserted. A pandas implementation of the
