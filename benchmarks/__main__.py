@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_assessment, bench_registry
+from benchmarks import bench_assessment, bench_fhir_import, bench_registry
 
-BENCHMARKS = {"assessment": bench_assessment.main, "registry": bench_registry.main}
+BENCHMARKS = {
+    "assessment": bench_assessment.main,
+    "fhir_import": bench_fhir_import.main,
+    "registry": bench_registry.main,
+}
 
 
 def main(argv: list[str]) -> int:

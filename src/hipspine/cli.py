@@ -25,6 +25,14 @@ app.add_typer(cohort_app, name="cohort")
 def _register() -> None:
     """Commands that live beside the code they drive (imported here, run lazily)."""
     from hipspine.analytics.commands import cohort_report_command, synth_command
+    from hipspine.fhir.commands import export_command, import_command
+
+    app.command("export", help="Export FHIR R4: one patient's Bundle, or every patient as NDJSON.")(
+        export_command
+    )
+    app.command("import", help="Import FHIR R4 Bundles and NDJSON (idempotent, resumable).")(
+        import_command
+    )
 
     app.command("synth", help="Generate a synthetic hip–spine registry into the database.")(
         synth_command

@@ -16,6 +16,7 @@ from hipspine.store.models import (
     Clinic,
     Encounter,
     Episode,
+    FhirSource,
     FunctionTest,
     Goal,
     LoginThrottle,
@@ -224,6 +225,17 @@ def add_non_patient_rows(db: Database, world: World) -> None:
             )
         )
         s.add(LoginThrottle(key="dr.a@example.org", failures=2))
+        s.add(
+            FhirSource(
+                clinic_id=world.clinic_a,
+                patient_id=world.john,
+                resource_type="Patient",
+                source_system="",
+                source_id="synthea-1",
+                record_table="patient",
+                record_id=world.john,
+            )
+        )
         s.add(
             AuthToken(
                 user_id=world.clinician_a.user_id,

@@ -167,8 +167,10 @@ def test_a_backup_from_an_older_schema_is_restored_then_migrated(db, world, tmp_
     try:
         rows = table_rows(target)
         assert rows["alembic_version"] == [(head(),)]
-        for table in original.keys() - {"alembic_version"}:  # (later revisions add tables)
-            assert rows[table] == original[table], table
+        # Later revisions add tables, and columns (appended, so compare the old ones).
+        for table in original.keys() - {"alembic_version"}:
+            width = len(original[table][0]) if original[table] else 0
+            assert [r[:width] for r in rows[table]] == original[table], table
         # 0002 was applied after the restore: the log is append-only again.
         with pytest.raises(sa.exc.DatabaseError, match="append-only"), target.engine.begin() as c:
             c.exec_driver_sql("DELETE FROM audit_event")

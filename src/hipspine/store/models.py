@@ -285,10 +285,13 @@ class Procedure(_PatientRecord, Base):
     targets: Mapped[list[Any]] = mapped_column(
         JSON
     )  # [{"site": "hip_joint", "side": "right"}, {"site": "facet", "level": "L4-L5", ...}]
-    guidance: Mapped[str] = mapped_column(_enum(Guidance))
+    # None when the source did not say (imported records): unknown is not "landmark".
+    guidance: Mapped[str | None] = mapped_column(_enum(Guidance))
     performed_on: Mapped[date] = mapped_column(Date)
     operator_id: Mapped[str | None] = mapped_column(ForeignKey("app_user.id"))
     note: Mapped[str | None] = mapped_column(Text)
+    # The coded procedure as received from another system ({"system", "code", "display"}).
+    code: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class TherapyRegimen(_PatientRecord, Base):
@@ -330,6 +333,39 @@ class StoredAssessment(_PatientRecord, Base):
     engine_version: Mapped[str] = mapped_column(String(20))
     category: Mapped[str] = mapped_column(String(20))
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class FhirSource(Base):
+    """Where an imported record came from: one row per imported FHIR resource.
+
+    The unique key (clinic, source system, resource type, source id) makes an import
+    idempotent and resumable: a resource already recorded here is skipped, and the row is
+    written in the same transaction as the records it produced. ``record_table`` is None
+    for a resource that was read but produced no record.
+    """
+
+    __tablename__ = "fhir_source"
+    __table_args__ = (
+        UniqueConstraint(
+            "clinic_id",
+            "source_system",
+            "resource_type",
+            "source_id",
+            name="fhir_source_once_per_clinic",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinic.id"))
+    patient_id: Mapped[str] = mapped_column(
+        ForeignKey("patient.id", ondelete="CASCADE"), index=True
+    )
+    resource_type: Mapped[str] = mapped_column(String(40))
+    source_system: Mapped[str] = mapped_column(String(200), default="")
+    source_id: Mapped[str] = mapped_column(String(128))
+    record_table: Mapped[str | None] = mapped_column(String(40))
+    record_id: Mapped[str | None] = mapped_column(String(36))
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
 
 
 class PortalLink(Base):

@@ -1,0 +1,152 @@
+"""What every resource mapping shares: code systems, small builders, errors, dates.
+
+Mappings work on plain dictionaries on both sides — a database row as a mapping of column
+values, a FHIR resource as parsed JSON — so bulk import and export never build a model
+object per resource. The FHIR side is checked by :mod:`hipspine.fhir.validate` (and, in
+the tests, by the ``fhir.resources`` R4B models).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+HIPSPINE = "https://hipspine.org/fhir"
+CS = f"{HIPSPINE}/CodeSystem"
+EXT = f"{HIPSPINE}/StructureDefinition"
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+UCUM = "http://unitsofmeasure.org"
+RECORD_NUMBER = f"{HIPSPINE}/sid/record-number"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+
+LATERALITY_EXT = f"{EXT}/laterality"
+SIDE_CS = f"{CS}/side"
+SIDES = ("left", "right", "bilateral", "midline")
+DATA = Path(__file__).with_name("data")
+
+Resource = dict[str, Any]
+Row = dict[str, Any]
+
+
+class Unused(Exception):
+    """The resource is valid FHIR but holds nothing hipspine keeps (counted, reported)."""
+
+
+class Invalid(ValueError):
+    """The resource cannot be mapped: ``str(error)`` names the field and the reason."""
+
+
+@cache
+def table(name: str) -> dict[str, Any]:
+    """A code table from ``fhir/data/<name>.toml``."""
+    with (DATA / f"{name}.toml").open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
+    """A Coding with an optional display."""
+    out = {"system": system, "code": code}
+    if display:
+        out["display"] = display
+    return out
+
+
+def reference(resource_type: str, record_id: str) -> dict[str, str]:
+    """A relative literal reference, e.g. ``Patient/<id>``."""
+    return {"reference": f"{resource_type}/{record_id}"}
+
+
+def day(value: date | datetime | str | None) -> str | None:
+    """An ISO date (YYYY-MM-DD) for a FHIR date or the date part of a dateTime."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def parse_day(value: Any, field: str) -> date:
+    """The calendar date of a FHIR date/dateTime (the date as written, before any offset)."""
+    if not isinstance(value, str) or len(value) < 10:
+        raise Invalid(f"{field}: a full date (YYYY-MM-DD) is required, got {value!r}")
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        raise Invalid(f"{field}: not a valid date: {value!r}") from None
+
+
+def optional_day(value: Any, field: str) -> date | None:
+    return None if value is None else parse_day(value, field)
+
+
+def codes(concept: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """(system, code) pairs of a CodeableConcept."""
+    if not concept:
+        return []
+    return [(c.get("system", ""), c.get("code", "")) for c in concept.get("coding", ())]
+
+
+def code_in(concept: Mapping[str, Any] | None, system: str) -> str | None:
+    """The first code of ``system`` in a CodeableConcept."""
+    for sys_, code in codes(concept):
+        if sys_ == system:
+            return code
+    return None
+
+
+def extension(resource: Mapping[str, Any], url: str) -> Mapping[str, Any] | None:
+    """The first extension with this url."""
+    for ext in resource.get("extension", ()):
+        if ext.get("url") == url:
+            return ext  # type: ignore[no-any-return]
+    return None
+
+
+def side_extension(side: str) -> dict[str, Any]:
+    """The laterality of a body site: hipspine side code plus SNOMED CT where one exists."""
+    lat = table("conditions")["laterality"]
+    concept: dict[str, Any] = {"coding": [coding(SIDE_CS, side)]}
+    if side in lat:
+        concept["coding"].append(coding(SNOMED, lat[side]["code"], lat[side]["display"]))
+    return {"url": LATERALITY_EXT, "valueCodeableConcept": concept}
+
+
+def side_of(site: Mapping[str, Any] | None) -> str | None:
+    """The side recorded on a body site (hipspine code first, then SNOMED laterality)."""
+    if not site:
+        return None
+    ext = extension(site, LATERALITY_EXT)
+    if ext is None:
+        return None
+    concept = ext.get("valueCodeableConcept")
+    side = code_in(concept, SIDE_CS)
+    if side in SIDES:
+        return side
+    snomed = code_in(concept, SNOMED)
+    for name, entry in table("conditions")["laterality"].items():
+        if isinstance(entry, dict) and entry.get("code") == snomed:
+            return str(name)
+    return None
+
+
+def subject_id(resource: Mapping[str, Any]) -> str | None:
+    """The reference text of the patient a resource is about (subject or patient)."""
+    ref = resource.get("subject") or resource.get("patient")
+    if isinstance(ref, Mapping):
+        value = ref.get("reference")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def number(value: float) -> int | float:
+    """A number as FHIR JSON writes it: integers without a trailing ``.0``."""
+    return int(value) if float(value).is_integer() else value

@@ -1,0 +1,98 @@
+"""CarePlan <-> hipspine ``therapy_regimen`` (the physical-therapy programme).
+
+Each exercise is one ``activity.detail``: its name as the code text, sets × reps as the
+description, the muscles it targets as ``reasonCode`` texts, and the exercise exactly as
+recorded in a hipspine extension (JSON) so nothing is lost on the way back. Only CarePlans
+in the hipspine physical-therapy category are kept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from hipspine.fhir._common import (
+    CS,
+    EXT,
+    Invalid,
+    Resource,
+    Row,
+    Unused,
+    code_in,
+    coding,
+    day,
+    extension,
+    parse_day,
+    reference,
+)
+
+CATEGORY_CS = f"{CS}/care-plan-category"
+EXERCISE_EXT = f"{EXT}/exercise"
+ADHERENCE_EXT = f"{EXT}/adherence-percent"
+
+
+def _dose(exercise: Mapping[str, Any]) -> str | None:
+    if "sets" in exercise and "reps" in exercise:
+        return f"{exercise['sets']} × {exercise['reps']}"
+    return None
+
+
+def to_fhir(row: Mapping[str, Any]) -> Resource:
+    """The FHIR R4 CarePlan for one ``therapy_regimen`` row."""
+    activities = []
+    for exercise in row["exercises"]:
+        detail: dict[str, Any] = {
+            "extension": [
+                {
+                    "url": EXERCISE_EXT,
+                    "valueString": json.dumps(exercise, sort_keys=True, ensure_ascii=False),
+                }
+            ],
+            "status": "in-progress",
+            "code": {"text": str(exercise.get("name", "exercise"))},
+        }
+        if exercise.get("targets"):
+            detail["reasonCode"] = [{"text": str(t)} for t in exercise["targets"]]
+        if _dose(exercise):
+            detail["description"] = _dose(exercise)
+        activities.append({"detail": detail})
+    resource: Resource = {"resourceType": "CarePlan", "id": row["id"]}
+    if row.get("adherence_percent") is not None:
+        resource["extension"] = [{"url": ADHERENCE_EXT, "valueDecimal": row["adherence_percent"]}]
+    resource.update(
+        {
+            "status": "active",
+            "intent": "plan",
+            "category": [{"coding": [coding(CATEGORY_CS, "physical-therapy", "Physical therapy")]}],
+            "title": "Physical-therapy regimen",
+            "subject": reference("Patient", row["patient_id"]),
+            "period": {"start": day(row["started_on"])},
+        }
+    )
+    if activities:
+        resource["activity"] = activities
+    return resource
+
+
+def from_fhir(resource: Mapping[str, Any]) -> Row:
+    """Column values of a ``therapy_regimen`` row for a FHIR CarePlan."""
+    if not any(code_in(c, CATEGORY_CS) == "physical-therapy" for c in resource.get("category", ())):
+        raise Unused("CarePlan other than a hipspine physical-therapy regimen")
+    exercises = []
+    for activity in resource.get("activity", ()):
+        detail = activity.get("detail") or {}
+        ext = extension(detail, EXERCISE_EXT)
+        if ext:
+            try:
+                exercises.append(json.loads(ext["valueString"]))
+            except (ValueError, KeyError):
+                raise Invalid("activity.detail: exercise extension is not JSON") from None
+        else:
+            exercises.append({"name": (detail.get("code") or {}).get("text", "exercise")})
+    adherence = extension(resource, ADHERENCE_EXT)
+    return {
+        "started_on": parse_day((resource.get("period") or {}).get("start"), "period.start"),
+        "exercises": exercises,
+        "adherence_percent": adherence.get("valueDecimal") if adherence else None,
+    }

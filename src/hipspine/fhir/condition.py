@@ -1,0 +1,115 @@
+"""Condition <-> hipspine ``episode`` (a diagnosis on one side, from onset to closure).
+
+Exported with the hipspine condition code plus SNOMED CT and ICD-10-CM codes from
+``data/conditions.toml`` (ICD-10-CM chosen by side where the classification has sided
+codes); the side is also carried as a SNOMED CT laterality qualifier on ``bodySite``.
+Imported when any coding matches an entry of that table; other conditions (Synthea's
+dental caries, employment status, ...) are counted as unused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from hipspine.fhir._common import (
+    CS,
+    ICD10CM,
+    SNOMED,
+    Invalid,
+    Resource,
+    Row,
+    Unused,
+    codes,
+    coding,
+    day,
+    optional_day,
+    parse_day,
+    reference,
+    side_extension,
+    side_of,
+    table,
+)
+
+CONDITION_CS = f"{CS}/condition"
+CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+
+
+@cache
+def _entries() -> dict[str, dict[str, Any]]:
+    return {e["id"]: e for e in table("conditions")["condition"]}
+
+
+@cache
+def _lookup() -> dict[tuple[str, str], tuple[str, str | None]]:
+    """(system, code) -> (hipspine condition id, side implied by the code)."""
+    found: dict[tuple[str, str], tuple[str, str | None]] = {}
+    for entry in _entries().values():
+        found[(SNOMED, entry["snomed"])] = (entry["id"], None)
+        for extra in entry.get("also_snomed", ()):
+            found[(SNOMED, extra)] = (entry["id"], None)
+        for side, code in entry.get("icd10cm", {}).items():
+            found[(ICD10CM, code)] = (entry["id"], None if side == "any" else side)
+    return found
+
+
+def to_fhir(row: Mapping[str, Any]) -> Resource:
+    """The FHIR R4 Condition for one ``episode`` row."""
+    condition, side = row["condition"], row.get("side")
+    concept: dict[str, Any] = {"coding": [coding(CONDITION_CS, condition)]}
+    entry = _entries().get(condition)
+    if entry:
+        concept["coding"].append(coding(SNOMED, entry["snomed"], entry["snomed_display"]))
+        icd = entry.get("icd10cm", {})
+        key = side if side in icd else "any"
+        if key in icd:
+            concept["coding"].append(coding(ICD10CM, icd[key], entry["icd10cm_display"][key]))
+    resource: Resource = {
+        "resourceType": "Condition",
+        "id": row["id"],
+        "clinicalStatus": {
+            "coding": [coding(CLINICAL, "resolved" if row.get("closed_on") else "active")]
+        },
+        "verificationStatus": {"coding": [coding(VERIFICATION, "confirmed")]},
+        "category": [{"coding": [coding(CATEGORY, "problem-list-item")]}],
+        "code": concept,
+    }
+    if side:
+        resource["bodySite"] = [{"extension": [side_extension(side)], "text": side}]
+    resource["subject"] = reference("Patient", row["patient_id"])
+    resource["onsetDateTime"] = day(row["started_on"])
+    if row.get("closed_on"):
+        resource["abatementDateTime"] = day(row["closed_on"])
+    return resource
+
+
+def from_fhir(resource: Mapping[str, Any]) -> Row:
+    """Column values of an ``episode`` row for a FHIR Condition."""
+    pairs = codes(resource.get("code"))
+    condition = next((code for system, code in pairs if system == CONDITION_CS), None)
+    implied: str | None = None
+    if condition is None:
+        for pair in pairs:
+            if pair in _lookup():
+                condition, implied = _lookup()[pair]
+                break
+    if condition is None:
+        raise Unused("Condition outside the hip–spine vocabulary")
+    side = None
+    for site in resource.get("bodySite", ()):
+        side = side_of(site) or side
+    side = side or implied
+    onset = resource.get("onsetDateTime") or resource.get("recordedDate")
+    if onset is None and isinstance(resource.get("onsetPeriod"), dict):
+        onset = resource["onsetPeriod"].get("start")
+    if onset is None:
+        raise Invalid("onsetDateTime: the onset date is required for an episode")
+    return {
+        "condition": condition[:64],
+        "side": side,
+        "started_on": parse_day(onset, "onsetDateTime"),
+        "closed_on": optional_day(resource.get("abatementDateTime"), "abatementDateTime"),
+    }

@@ -1,0 +1,308 @@
+"""Observation <-> hipspine pain ratings, strength tests and function tests; questionnaire
+score Observations (export only: on import scores are recomputed from the responses).
+
+* Pain: LOINC 72514-3 (0–10 numeric rating), one Observation per region and side; the
+  region is a hipspine region code on ``bodySite`` with the side as a laterality extension.
+  A rating without a body site (Synthea's) lands as region ``unspecified``, side
+  ``unknown``.
+* Strength: hipspine code ``muscle-strength``; the muscle on ``bodySite``; MRC grade, force
+  (UCUM N or kgf), lever arm (m), action and position as components.
+* Function tests: hipspine codes per test (no LOINC code was checked), value in UCUM.
+* Questionnaire scores: the instrument's LOINC code where it has one (clinical.md 2.5),
+  otherwise ``<instrument>-score`` / ``<instrument>-<subscale>`` in the hipspine
+  instrument-score CodeSystem; ``derivedFrom`` names the QuestionnaireResponse.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from hipspine.clinical import instruments
+from hipspine.fhir._common import (
+    CS,
+    EXT,
+    LOINC,
+    OBSERVATION_CATEGORY,
+    UCUM,
+    Invalid,
+    Resource,
+    Row,
+    Unused,
+    code_in,
+    coding,
+    day,
+    extension,
+    number,
+    parse_day,
+    reference,
+    side_extension,
+    side_of,
+    table,
+)
+
+OBSERVATION_CS = f"{CS}/observation"
+FUNCTION_CS = f"{CS}/function-test"
+REGION_CS = f"{CS}/region"
+MUSCLE_CS = f"{CS}/muscle"
+SCORE_CS = f"{CS}/instrument-score"
+RECALL_EXT = f"{EXT}/pain-recall"
+PAIN = "72514-3"
+UNSPECIFIED = "unspecified"  # region of a rating sent without a body site
+UNKNOWN_SIDE = "unknown"
+_SCORE_NAMESPACE = uuid.UUID("6f1d2c52-8a59-4d1e-9a0b-5b6d0d7c1e11")
+
+
+def _category(code: str) -> list[dict[str, Any]]:
+    return [{"coding": [coding(OBSERVATION_CATEGORY, code)]}]
+
+
+def _ucum(unit: str) -> str:
+    return str(table("observations")["units"].get(unit, unit))
+
+
+def _quantity(value: float, unit: str) -> dict[str, Any]:
+    return {"value": number(value), "unit": unit, "system": UCUM, "code": _ucum(unit)}
+
+
+# -- pain ---------------------------------------------------------------------------------
+
+
+def pain_to_fhir(row: Mapping[str, Any]) -> Resource:
+    """The FHIR Observation (LOINC 72514-3) for one ``pain_rating`` row."""
+    pain = table("observations")["pain"]
+    site: dict[str, Any] = {"coding": [coding(REGION_CS, row["region"])]}
+    if row["side"] != UNKNOWN_SIDE:
+        site["extension"] = [side_extension(row["side"])]
+    return {
+        "resourceType": "Observation",
+        "id": row["id"],
+        "extension": [{"url": RECALL_EXT, "valueString": row["recall"]}],
+        "status": "final",
+        "category": _category("survey"),
+        "code": {"coding": [coding(LOINC, PAIN, pain["display"])]},
+        "subject": reference("Patient", row["patient_id"]),
+        "effectiveDateTime": day(row["rated_on"]),
+        "valueInteger": int(row["intensity"]),
+        "bodySite": site,
+    }
+
+
+def _pain_from_fhir(resource: Mapping[str, Any]) -> Row:
+    if "valueInteger" in resource:
+        value: Any = resource["valueInteger"]
+    elif isinstance(resource.get("valueQuantity"), dict):
+        value = resource["valueQuantity"].get("value")
+    else:
+        raise Invalid("value[x]: a pain rating needs valueInteger or valueQuantity")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise Invalid(f"value: a pain rating is a whole number 0–10, got {value!r}")
+    if not 0 <= value <= 10:
+        raise Invalid(f"value: a pain rating is 0–10, got {value!r}")
+    site = resource.get("bodySite")
+    region = code_in(site, REGION_CS) or UNSPECIFIED
+    recall = extension(resource, RECALL_EXT)
+    return {
+        "region": region,
+        "side": side_of(site) or UNKNOWN_SIDE,
+        "intensity": int(value),
+        "recall": recall["valueString"] if recall else "past week",
+        "rated_on": parse_day(_effective(resource), "effectiveDateTime"),
+    }
+
+
+def _effective(resource: Mapping[str, Any]) -> Any:
+    if "effectiveDateTime" in resource:
+        return resource["effectiveDateTime"]
+    if isinstance(resource.get("effectivePeriod"), dict):
+        return resource["effectivePeriod"].get("start")
+    return resource.get("issued")
+
+
+# -- strength -----------------------------------------------------------------------------
+
+_COMPONENTS = {
+    "mrc-grade": "Manual muscle test grade (MRC 0–5, with 4- and 4+)",
+    "force": "Isometric force, hand-held dynamometry",
+    "lever-arm": "Lever arm",
+    "action": "Muscle action tested",
+    "position": "Test position",
+}
+
+
+def strength_to_fhir(row: Mapping[str, Any]) -> Resource:
+    """The FHIR Observation for one ``strength_test`` row (MRC grade and/or HHD force)."""
+    strength = table("observations")["strength"]
+    site: dict[str, Any] = {"coding": [coding(MUSCLE_CS, row["muscle"])]}
+    if row.get("side"):
+        site["extension"] = [side_extension(row["side"])]
+    components: list[dict[str, Any]] = []
+
+    def add(code: str, key: str, value: Any) -> None:
+        components.append(
+            {"code": {"coding": [coding(OBSERVATION_CS, code, _COMPONENTS[code])]}, key: value}
+        )
+
+    if row.get("mrc") is not None:
+        add("mrc-grade", "valueString", row["mrc"])
+    if row.get("force") is not None:
+        add("force", "valueQuantity", _quantity(row["force"], row.get("unit") or "N"))
+    if row.get("lever_arm_m") is not None:
+        add("lever-arm", "valueQuantity", _quantity(row["lever_arm_m"], "m"))
+    if row.get("action"):
+        add("action", "valueString", row["action"])
+    if row.get("position"):
+        add("position", "valueString", row["position"])
+    resource: Resource = {
+        "resourceType": "Observation",
+        "id": row["id"],
+        "status": "final",
+        "category": _category("exam"),
+        "code": {"coding": [coding(OBSERVATION_CS, strength["code"], strength["display"])]},
+        "subject": reference("Patient", row["patient_id"]),
+        "effectiveDateTime": day(row["tested_on"]),
+        "bodySite": site,
+    }
+    if components:
+        resource["component"] = components
+    else:
+        resource["dataAbsentReason"] = {"text": "no grade or force recorded"}
+    return resource
+
+
+def _strength_from_fhir(resource: Mapping[str, Any]) -> Row:
+    site = resource.get("bodySite")
+    muscle = code_in(site, MUSCLE_CS)
+    if not muscle:
+        raise Invalid(f"bodySite: the muscle must be coded in {MUSCLE_CS}")
+    row: Row = {
+        "muscle": muscle,
+        "side": side_of(site),
+        "mrc": None,
+        "action": None,
+        "position": None,
+        "force": None,
+        "unit": None,
+        "lever_arm_m": None,
+        "tested_on": parse_day(_effective(resource), "effectiveDateTime"),
+    }
+    for component in resource.get("component", ()):
+        code = code_in(component.get("code"), OBSERVATION_CS)
+        if code == "mrc-grade":
+            row["mrc"] = component.get("valueString")
+        elif code == "force":
+            quantity = component.get("valueQuantity") or {}
+            row["force"], row["unit"] = quantity.get("value"), quantity.get("unit")
+        elif code == "lever-arm":
+            row["lever_arm_m"] = (component.get("valueQuantity") or {}).get("value")
+        elif code in ("action", "position"):
+            row[code] = component.get("valueString")
+    return row
+
+
+# -- function tests -----------------------------------------------------------------------
+
+
+def function_to_fhir(row: Mapping[str, Any]) -> Resource:
+    """The FHIR Observation for one ``function_test`` row (value in UCUM)."""
+    known = table("observations")["function"].get(row["test"], {})
+    return {
+        "resourceType": "Observation",
+        "id": row["id"],
+        "status": "final",
+        "category": _category("exam"),
+        "code": {"coding": [coding(FUNCTION_CS, row["test"], known.get("display"))]},
+        "subject": reference("Patient", row["patient_id"]),
+        "effectiveDateTime": day(row["tested_on"]),
+        "valueQuantity": _quantity(row["value"], row["unit"]),
+    }
+
+
+def _function_from_fhir(resource: Mapping[str, Any], test: str) -> Row:
+    quantity = resource.get("valueQuantity")
+    if not isinstance(quantity, dict) or quantity.get("value") is None:
+        raise Invalid("valueQuantity: a function test needs a value with its unit")
+    return {
+        "test": test[:40],
+        "value": quantity["value"],
+        "unit": str(quantity.get("unit") or quantity.get("code") or "")[:16],
+        "tested_on": parse_day(_effective(resource), "effectiveDateTime"),
+    }
+
+
+# -- questionnaire scores (export) -------------------------------------------------------
+
+
+def score_ids(response_id: str, scope: str) -> str:
+    """A stable id for the score Observation of one response and scope."""
+    return str(uuid.uuid5(_SCORE_NAMESPACE, f"{response_id}/{scope}"))
+
+
+def scores_to_fhir(row: Mapping[str, Any]) -> list[Resource]:
+    """Score Observations (total and subscales) derived from one questionnaire response."""
+    try:
+        instrument = instruments.get(row["instrument"])
+    except KeyError:
+        return []
+    loinc = {entry.target: entry for entry in instrument.loinc}
+    unit = "%" if instrument.unit.startswith("percent") else "{score}"
+    found: list[tuple[str, float, dict[str, Any]]] = []
+    if row.get("score") is not None:
+        if "score" in loinc:
+            concept = coding(LOINC, loinc["score"].code, loinc["score"].display)
+        else:
+            concept = coding(SCORE_CS, f"{instrument.id}-score", f"{instrument.name} score")
+        found.append(("score", row["score"], concept))
+    for subscale in instrument.subscales:
+        value = (row.get("subscales") or {}).get(subscale.id)
+        if isinstance(value, dict):
+            value = value.get("value")
+        if value is None:
+            continue
+        if subscale.loinc:
+            concept = coding(LOINC, subscale.loinc, f"{instrument.short_name} {subscale.name}")
+        else:
+            concept = coding(
+                SCORE_CS,
+                f"{instrument.id}-{subscale.id}",
+                f"{instrument.short_name} {subscale.name}",
+            )
+        found.append((subscale.id, value, concept))
+    return [
+        {
+            "resourceType": "Observation",
+            "id": score_ids(row["id"], scope),
+            "status": "final",
+            "category": _category("survey"),
+            "code": {"coding": [concept]},
+            "subject": reference("Patient", row["patient_id"]),
+            "effectiveDateTime": day(row["completed_on"]),
+            "valueQuantity": {"value": number(value), "unit": unit, "system": UCUM, "code": unit},
+            "derivedFrom": [reference("QuestionnaireResponse", row["id"])],
+        }
+        for scope, value, concept in found
+    ]
+
+
+# -- import dispatch ----------------------------------------------------------------------
+
+
+def from_fhir(resource: Mapping[str, Any]) -> tuple[str, Row]:
+    """The hipspine table and column values for a FHIR Observation.
+
+    Raises :class:`Unused` for Observations hipspine does not keep (vital signs, labs,
+    scores derived from a questionnaire response, which are recomputed from it).
+    """
+    for derived in resource.get("derivedFrom", ()):
+        if str(derived.get("reference", "")).split("/")[0] == "QuestionnaireResponse":
+            raise Unused("Observation: score derived from a QuestionnaireResponse (recomputed)")
+    concept = resource.get("code")
+    if code_in(concept, LOINC) == PAIN:
+        return "pain_rating", _pain_from_fhir(resource)
+    if code_in(concept, OBSERVATION_CS) == table("observations")["strength"]["code"]:
+        return "strength_test", _strength_from_fhir(resource)
+    test = code_in(concept, FUNCTION_CS)
+    if test:
+        return "function_test", _function_from_fhir(resource, test)
+    raise Unused("Observation not kept by hipspine")
