@@ -8,7 +8,7 @@ score Observations (export only: on import scores are recomputed from the respon
 * Strength: hipspine code ``muscle-strength``; the muscle on ``bodySite``; MRC grade, force
   (UCUM N or kgf), lever arm (m), action and position as components.
 * Function tests: hipspine codes per test (no LOINC code was checked), value in UCUM.
-* Questionnaire scores: the instrument's LOINC code where it has one (clinical.md 2.5),
+* Questionnaire scores: the instrument's LOINC code where it has one (the instrument data files),
   otherwise ``<instrument>-score`` / ``<instrument>-<subscale>`` in the hipspine
   instrument-score CodeSystem; ``derivedFrom`` names the QuestionnaireResponse.
 """
