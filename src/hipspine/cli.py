@@ -423,8 +423,38 @@ def trajectory(
 
 
 @app.command()
-def demo() -> None:
-    """Show hipspine on John, the canonical patient: first-visit assessment, then his recovery."""
+def demo(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    cohort: Annotated[int, typer.Option(help="Synthetic patients besides John.")] = 300,
+    serve: Annotated[bool, typer.Option(help="Start the app after seeding.")] = True,
+) -> None:
+    """Start the app on a fresh demo database: John's whole journey and a synthetic cohort."""
+    from hipspine.web.demo import demo_command
+
+    demo_command(host=host, port=port, serve=serve, cohort=cohort)
+
+
+@app.command()
+def report(
+    patient: Annotated[str, typer.Argument(help="Patient id, record number or exact name.")],
+    out: Annotated[Path, typer.Option(help="Where to write the PDF.")] = Path(
+        "progress-report.pdf"
+    ),
+) -> None:
+    """Write a patient's PDF progress report (summary, charts, plan, goal)."""
+    from hipspine.reports.pdf import report_command
+
+    try:
+        written = report_command(patient, out)
+    except LookupError as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"progress report written: {written}")
+
+
+@app.command()
+def tour() -> None:
+    """John's journey in the terminal: first-visit assessment, then his recovery."""
     from hipspine.clinical.assessment import assess as run
     from hipspine.clinical.assessment import assess_stages
     from hipspine.clinical.case import parse_case
@@ -432,7 +462,7 @@ def demo() -> None:
 
     case = parse_case(_read_json(EXAMPLES / "john.json"))
     console = Console()
-    console.rule("[bold]hipspine demo — John's first visit")
+    console.rule("[bold]hipspine — John's first visit")
     console.print(
         "John, 58, was diagnosed with right hip osteoarthritis a year ago and takes ibuprofen on bad days; "
         "he has developed severe low back pain. Are his hip and low back pains related?\n"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -437,7 +437,7 @@ def registry(
     ids = clinic_ids(seed, clinics)
     parts: dict[str, list[pa.Table]] = {"p": [], "m": [], "med": [], "g": []}
     done = 0
-    for c in chunks(patients, seed, clinics):
+    for c in chunks(patients, seed, len(ids)):
         parts["p"].append(_patient_table(c, ids))
         parts["m"].append(_measurement_table(c))
         parts["med"].append(_medication_table(c))
@@ -647,6 +647,7 @@ def write(
     seed: int,
     clinics: int = 3,
     *,
+    into: Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> SynthResult:
     """Write the synthetic registry of ``seed`` into ``database`` (a migrated hipspine DB).
@@ -662,7 +663,9 @@ def write(
     from hipspine.store.audit import Actor
     from hipspine.store.models import Clinic, Patient
 
-    ids = clinic_ids(seed, clinics)
+    # ``into`` places the cohort in existing clinics (the demo clinic); otherwise synthetic
+    # clinics with ids derived from the seed are created.
+    ids = list(into) if into else clinic_ids(seed, clinics)
     actor = Actor(user_id=None, role="admin", clinic_id=None, client="hipspine synth")
     created: Any = dt.datetime.now(dt.UTC)
     if database.is_sqlite:
@@ -673,12 +676,14 @@ def write(
         ).first():
             raise ValueError(f"the synthetic registry of seed {seed} is already in this database")
         known = set(session.execute(select(Clinic.id).where(Clinic.id.in_(ids))).scalars())
+        if into and known != set(ids):
+            raise ValueError(f"no clinic with id {', '.join(sorted(set(ids) - known))}")
         for k, clinic_id in enumerate(ids):
             if clinic_id not in known:
                 session.add(Clinic(id=clinic_id, name=f"Synthetic clinic {k + 1} (seed {seed})"))
     rows = dict.fromkeys(TABLE_ORDER, 0)
     done = batches = 0
-    for c in chunks(patients, seed, clinics):
+    for c in chunks(patients, seed, len(ids)):
         tables = _chunk_rows(c, seed, ids, created)
         with database.transaction() as session:
             raw = session.connection().connection.driver_connection

@@ -1,4 +1,4 @@
-"""The hipspine web application: the JSON API and the patient portal.
+"""The hipspine web application: the JSON API, the HTML pages and the patient portal.
 
 ``create_app(db, settings)`` builds it; ``hipspine serve`` runs it under uvicorn. Every
 request gets an ``X-Request-ID`` (the caller's, if it is a short token, else a new one),
@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hipspine import __version__
 from hipspine.config import Settings
 from hipspine.store.db import Database
-from hipspine.web import portal, problems
+from hipspine.web import pages, portal, problems
 from hipspine.web.api import assessments, auth, clinical, patients, questionnaires, users
 from hipspine.web.context import WebContext, WebOptions
 
@@ -145,6 +145,7 @@ def create_app(db: Database, settings: Settings, options: WebOptions | None = No
     for module in (auth, patients, clinical, questionnaires, assessments, users):
         app.include_router(module.router)
     app.include_router(portal.router)
+    pages.install(app)
     app.add_middleware(RequestContext)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -24,6 +24,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from starlette.responses import Response
 
 from hipspine.store.models import AuthToken, LoginThrottle, TokenKind, User, now
 from hipspine.web.context import WebContext
@@ -76,6 +77,29 @@ def csrf_token(secret: str, raw: str) -> str:
 def csrf_ok(secret: str, raw: str, presented: str | None) -> bool:
     """True when the presented CSRF token belongs to this session."""
     return presented is not None and hmac.compare_digest(presented, csrf_token(secret, raw))
+
+
+def set_session_cookies(response: Response, ctx: WebContext, raw: str) -> str:
+    """Set the web session cookie (signed, HttpOnly) and the readable CSRF cookie on
+    ``response``; returns the CSRF token."""
+    secret = ctx.settings.secret_key
+    max_age = int(ctx.options.session_ttl.total_seconds())
+    secure = ctx.options.secure_cookies
+    response.set_cookie(
+        SESSION_COOKIE,
+        sign_cookie(secret, raw),
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
+    )
+    csrf = csrf_token(secret, raw)
+    # Readable by the page's script, so it can echo it in the X-CSRF-Token header.
+    response.set_cookie(
+        CSRF_COOKIE, csrf, max_age=max_age, httponly=False, samesite="lax", secure=secure
+    )
+    return csrf
 
 
 def issue(session: Session, user: User, kind: TokenKind, ttl: timedelta) -> tuple[AuthToken, str]:

@@ -19,8 +19,9 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hipspine.clinical.vocabulary import Side, regions
 from hipspine.store.audit import Actor
-from hipspine.store.models import PortalLink, QuestionnaireResponse, Role, now
+from hipspine.store.models import PainRating, PortalLink, QuestionnaireResponse, Role, now
 from hipspine.store.records import Records
 from hipspine.web import auth
 from hipspine.web.api.common import In, Moment, Out
@@ -49,6 +50,7 @@ class DueOut(Out):
     expires_at: Moment
     due: list[InstrumentOut]
     completed: list[str]
+    pain_map_done: bool = False
 
 
 class PortalAnswerIn(In):
@@ -58,6 +60,26 @@ class PortalAnswerIn(In):
         description="Your key for this form: sending it again never stores a duplicate"
     )
     completed_on: date | None = None
+
+
+class PainEntryIn(In):
+    region: str = Field(json_schema_extra={"enum": list(regions())})
+    side: Side
+    intensity: int = Field(ge=0, le=10, description="0 no pain … 10 worst imaginable")
+
+
+class PainMapIn(In):
+    entries: list[PainEntryIn] = Field(max_length=40, description="Marked regions; none = no pain")
+    submission_key: SubmissionKey
+    rated_on: date | None = None
+
+
+class PainMapReceiptOut(Out):
+    stored: int
+    spent: bool
+
+
+PAIN_MAP = "pain_map"
 
 
 class ReceiptOut(Out):
@@ -126,7 +148,8 @@ def due(request: Request, session: SessionDep, token: PortalToken) -> Any:
     return DueOut(
         expires_at=link.expires_at,
         due=instrument_forms(_remaining(link)),
-        completed=list(link.completed or ()),
+        completed=[c for c in link.completed or () if c != PAIN_MAP],
+        pain_map_done=PAIN_MAP in (link.completed or ()),
     )
 
 
@@ -184,3 +207,54 @@ def submit(
     return ReceiptOut(
         id=stored.id, instrument=body.instrument, remaining=remaining, spent=not remaining
     )
+
+
+@router.post(
+    "/pain-map",
+    status_code=201,
+    response_model=PainMapReceiptOut,
+    responses={
+        200: {"description": "A pain map was already received through this link"},
+        **responses(401, 404, 410, 422),
+    },
+    summary="Submit the pain map (one per link; sending it again stores nothing new)",
+)
+def submit_pain_map(
+    body: PainMapIn,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    token: PortalToken,
+) -> Any:
+    link, records = _open(session, request, token, lock=True)
+    if PAIN_MAP in (link.completed or ()):
+        # A retry (or a second map) through the same link: the first one stands.
+        response.status_code = 200
+        return PainMapReceiptOut(stored=0, spent=link.used_at is not None)
+    _usable(link)
+    seen = set()
+    for index, entry in enumerate(body.entries):
+        known = regions().get(entry.region)
+        if known is None:
+            raise invalid(f"entries.{index}.region", f"unknown; allowed: {', '.join(regions())}")
+        if entry.side not in known.sides:
+            allowed = ", ".join(s.value for s in known.sides)
+            raise invalid(f"entries.{index}.side", f"not used for this region; allowed: {allowed}")
+        if (entry.region, entry.side) in seen:
+            raise invalid(f"entries.{index}", "this region and side is marked twice")
+        seen.add((entry.region, entry.side))
+    day = body.rated_on or date.today()
+    for entry in body.entries:
+        records.add(
+            PainRating(
+                patient_id=link.patient_id,
+                region=entry.region,
+                side=entry.side.value,
+                intensity=entry.intensity,
+                rated_on=day,
+            )
+        )
+    link.completed = [*(link.completed or ()), PAIN_MAP]
+    session.flush()
+    records.note("update", "portal_link", record_id=link.id, patient_id=link.patient_id)
+    return PainMapReceiptOut(stored=len(body.entries), spent=False)

@@ -62,23 +62,7 @@ def sign_in_session(body: Credentials, request: Request, response: Response, web
         assert user is not None
         token, raw = auth.issue(session, user, TokenKind.SESSION, web.options.session_ttl)
         out = UserOut.model_validate(user)
-    secret = web.settings.secret_key
-    max_age = int(web.options.session_ttl.total_seconds())
-    secure = web.options.secure_cookies
-    response.set_cookie(
-        auth.SESSION_COOKIE,
-        auth.sign_cookie(secret, raw),
-        max_age=max_age,
-        httponly=True,
-        samesite="lax",
-        secure=secure,
-        path="/",
-    )
-    csrf = auth.csrf_token(secret, raw)
-    # Readable by the page's script, so it can echo it in the X-CSRF-Token header.
-    response.set_cookie(
-        auth.CSRF_COOKIE, csrf, max_age=max_age, httponly=False, samesite="lax", secure=secure
-    )
+    csrf = auth.set_session_cookies(response, web, raw)
     return SessionOut(csrf_token=csrf, expires_at=token.expires_at, user=out)
 
 

@@ -206,6 +206,7 @@ class InstrumentOut(Out):
     version: str
     recall_period: str
     instructions: str
+    licence_notice: str
     items: list[ItemOut]
 
 
@@ -222,6 +223,7 @@ def instrument_forms(ids: Iterable[str]) -> list[InstrumentOut]:
                 version=i.version,
                 recall_period=i.recall_period,
                 instructions=i.instructions,
+                licence_notice=i.licence.notice,
                 items=[
                     ItemOut(
                         id=item.id,

@@ -1,0 +1,184 @@
+"""The patient portal on a phone, sign-in and clinic isolation, and accessibility basics."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from hipspine.store.models import PainRating, QuestionnaireResponse
+from tests.browser.conftest import OTHER_EMAIL, Server, sign_in
+
+pytestmark = pytest.mark.browser
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+
+
+def _link_for_john(page: Any, server: Server) -> str:
+    sign_in(page, server.url)
+    page.goto(f"{server.url}/patients/{server.john}")
+    page.get_by_role("button", name="Create link").click()
+    url: str = page.locator("[data-portal-url]").input_value()
+    assert "#" in url and "/portal" in url
+    return url
+
+
+def _count(server: Server, model: Any, **where: Any) -> int:
+    with server.db.transaction() as session:
+        query = select(func.count()).select_from(model).where(model.patient_id == server.john)
+        for name, value in where.items():
+            query = query.where(getattr(model, name) == value)
+        return int(session.execute(query).scalar_one())
+
+
+def test_patient_fills_questionnaires_on_a_phone_offline_and_never_twice(
+    server: Server, browser: Any, laptop: Any, artifacts: Path
+) -> None:
+    url = _link_for_john(laptop, server)
+    odi_before = _count(server, QuestionnaireResponse, instrument="odi")
+    groin_before = _count(server, PainRating, region="groin")
+    context = browser.new_context(**PHONE)
+    context.set_default_timeout(15000)
+    phone = context.new_page()
+    phone.goto(url)
+
+    # The pain map first: tap the right groin on the body, adjust, send.
+    phone.get_by_role("heading", name="Where does it hurt?").wait_for()
+    assert "#" not in phone.url  # the token does not stay in the address bar
+    phone.locator('.region[data-field="pain.groin.right"]').first.tap()
+    phone.locator('input[name="pain.groin.right"]').fill("3")
+    phone.screenshot(path=str(artifacts / "10-portal-painmap-phone.png"), full_page=True)
+    phone.get_by_role("button", name="Send my pain map").click()
+
+    # The ODI: item text and options from the instrument data, the licence notice shown.
+    phone.get_by_role("heading", name="Oswestry Disability Index").wait_for()
+    assert "Fairbank" in phone.locator("[data-licence]").inner_text()
+    items = phone.locator("fieldset.item")
+    assert items.count() == 10
+    for i in range(5):
+        items.nth(i).locator("label.option").nth(1).click()
+    # Reloading mid-form (or the phone sleeping) keeps the answers: they are a local draft.
+    phone.reload()
+    phone.get_by_role("heading", name="Oswestry Disability Index").wait_for()
+    assert phone.locator("fieldset.item input:checked").count() == 5
+    for i in range(5, 10):
+        items.nth(i).locator("label.option").nth(1).click()
+    phone.screenshot(path=str(artifacts / "11-portal-odi-phone.png"), full_page=True)
+
+    # The connection drops after the server stored the form but before the answer arrives.
+    def lose_answer(route: Any) -> None:
+        route.fetch()
+        route.abort()
+
+    phone.route("**/api/portal/responses", lose_answer)
+    phone.get_by_role("button", name="Send").click()
+    status = phone.locator("#portal-status")
+    status.filter(has_text="offline").wait_for()
+    phone.screenshot(path=str(artifacts / "12-portal-offline-phone.png"), full_page=True)
+    assert phone.locator("fieldset.item input:checked").count() == 10  # nothing lost
+    phone.unroute("**/api/portal/responses")
+    # Back online: the same form is sent again with the same submission key.
+    context.set_offline(True)
+    context.set_offline(False)
+    phone.get_by_role("heading", name="Global Rating of Change").wait_for()
+    phone.locator("fieldset.item label.option").nth(11).click()
+    phone.get_by_role("button", name="Send").click()
+    phone.get_by_role("heading", name="Thank you").wait_for()
+    phone.screenshot(path=str(artifacts / "13-portal-done-phone.png"), full_page=True)
+
+    assert _count(server, QuestionnaireResponse, instrument="odi") == odi_before + 1
+    assert _count(server, PainRating, region="groin") == groin_before + 1
+    # The link is spent: opening it again says so, clearly.
+    phone.goto("about:blank")
+    phone.goto(url)
+    phone.get_by_role("heading", name="We could not open your link").wait_for()
+    assert "already in" in phone.locator("#portal-error").inner_text()
+    context.close()
+
+
+def test_sign_in_errors_sign_out_and_clinic_isolation(
+    server: Server, laptop: Any, artifacts: Path
+) -> None:
+    page = laptop
+    page.goto(f"{server.url}/patients/{server.john}")
+    page.wait_for_url(re.compile(r"/sign-in\?next="))
+    page.get_by_label("E-mail address").fill(OTHER_EMAIL)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    assert "wrong" in page.get_by_role("alert").inner_text()
+    page.get_by_label("Password").fill("hipspine-demo")
+    page.get_by_role("button", name="Sign in").click()
+    # Back to the page asked for, which for another clinic's patient does not exist.
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", name="Not found").is_visible()
+    page.goto(f"{server.url}/patients")
+    assert "John Example" not in page.locator("main").inner_text()
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/sign-in")
+    page.goto(f"{server.url}/patients")
+    page.wait_for_url(re.compile(r"/sign-in\?next="))
+
+    sign_in(page, server.url)
+    row = page.get_by_role("row").filter(has_text="John Example")
+    # Red flags are never hidden (the due follow-up may already be done by the portal test).
+    assert "Red flag (consider)" in row.inner_text()
+    page.screenshot(path=str(artifacts / "00-patient-list.png"), full_page=True)
+
+
+UNLABELLED = """
+() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+  .filter(e => e.offsetParent !== null || e.type === 'radio')
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+               && !e.getAttribute('aria-labelledby') && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+  .map(e => e.name || e.id || e.outerHTML.slice(0, 80))
+"""
+
+
+def test_labels_headings_and_keyboard(server: Server, laptop: Any, browser: Any) -> None:
+    page = laptop
+    # Keyboard only: the e-mail field has focus, Tab to the password, Enter signs in.
+    page.goto(f"{server.url}/sign-in")
+    assert page.evaluate("document.activeElement.id") == "email"
+    page.keyboard.type("demo@hipspine.example")
+    page.keyboard.press("Tab")
+    page.keyboard.type("hipspine-demo")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/patients")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    john = server.john
+    with server.db.transaction() as session:
+        from hipspine.store.models import Encounter
+
+        encounter = session.execute(
+            select(Encounter.id).where(Encounter.patient_id == john, Encounter.kind == "intake")
+        ).scalar_one()
+    for path in (
+        "/patients",
+        "/patients/new",
+        f"/patients/{john}",
+        f"/patients/{john}/plan",
+        f"/patients/{john}/visits/new",
+        f"/patients/{john}/encounters/{encounter}/findings/exam",
+        f"/patients/{john}/encounters/{encounter}/findings/history",
+    ):
+        page.goto(server.url + path)
+        assert page.evaluate(UNLABELLED) == [], path
+        assert page.locator("h1").count() == 1, path
+        assert page.evaluate("document.documentElement.lang") == "en"
+    # The body map is usable from the keyboard: Enter on a region rates it.
+    page.goto(f"{server.url}/patients/new")
+    region = page.locator('.region[data-field="pain.lumbar.midline"]')
+    region.focus()
+    page.keyboard.press("Enter")
+    assert page.locator('input[name="pain.lumbar.midline"]').input_value() == "5"
+    assert "pain 5 of 10" in (region.get_attribute("aria-label") or "")
+    # A refused intake says what is wrong, and keeps what was typed.
+    page.get_by_label("Date of birth").fill("1967-03-01")
+    page.get_by_role("button", name="Save and continue to history").click()
+    alert = page.get_by_role("alert")
+    assert "name" in alert.inner_text()
+    assert page.evaluate("document.activeElement.getAttribute('role')") == "alert"
+    assert page.get_by_label("Date of birth").input_value() == "1967-03-01"
