@@ -256,13 +256,23 @@ def test_portal_pain_map_is_stored_once(client: TestClient, world: World) -> Non
 
 
 def test_progress_report_pdf(client: TestClient, world: World, db: Any) -> None:
-    if not db.is_sqlite:
-        pytest.skip("the PDF is the same on both databases; once is enough")
+    import shutil
+    import subprocess
+
+    from tests.support.postgres import unavailable
+
     signed_in(client, world)
     john = world.clinics["A"].patients["own"]
     response = client.get(f"/patients/{john}/report.pdf")
     assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
+    if shutil.which("pdftotext") is None:
+        unavailable("poppler-utils (pdftotext) is not installed")
+    text = subprocess.run(
+        ["pdftotext", "-layout", "-", "-"], input=response.content, capture_output=True, check=True
+    ).stdout.decode()
+    assert "For the referring doctor" in text  # the second audience has its own part
 
 
 def test_demo_seeding_composes(db: Any, web: Any, client: TestClient) -> None:
