@@ -9,7 +9,12 @@ import pytest
 
 from hipspine.analytics.registry import MEASURES
 from hipspine.analytics.report import registry_report
-from hipspine.analytics.responders import important_change, rated_measures, wilson
+from hipspine.analytics.responders import (
+    important_array,
+    important_change,
+    rated_measures,
+    wilson,
+)
 from hipspine.clinical.trajectory import measure_trajectory
 from tests.analytics.helpers import patient, registry
 
@@ -51,6 +56,18 @@ def test_vectorised_rule_matches_the_trajectory_rule(index: int) -> None:
         )
         assert traj.points[1].status == "clinically important improvement" if fast else True
         assert fast == (traj.points[1].status == "clinically important improvement"), (b, v)
+
+
+def test_mixed_measure_rule_equals_each_measures_rule() -> None:
+    """important_array (all measures at once) gives each rule's own answer, NaN = False."""
+    grid = np.concatenate([np.arange(0, 101.0, 0.5), [np.nan]])
+    base, value = (x.ravel() for x in np.meshgrid(grid, grid))
+    for index, measure in enumerate(MEASURES):
+        rule = important_change(measure.key)
+        codes = np.full(len(base), index, dtype=np.int8)
+        mixed = important_array(codes, base, value)
+        expected = np.zeros(len(base), dtype=bool) if rule is None else rule.array(base, value)
+        assert (mixed == expected).all(), measure.key
 
 
 def test_responder_rates_on_a_hand_made_cohort() -> None:

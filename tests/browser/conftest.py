@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("browser")
+@contextmanager
+def running(folder: Path, cohort: int = 0) -> Iterator[Server]:
+    """The production app over a fresh SQLite seeded like the demo (John, plus ``cohort``
+    synthetic patients in his clinic) and a second clinic, served by uvicorn in a thread."""
     db = Database(f"sqlite:///{folder / 'hipspine.sqlite3'}")
     upgrade(db)
     options = WebOptions(secure_cookies=False, hasher=CHEAP)
@@ -58,6 +60,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     password_hash = app.state.web.passwords.hash(DEMO_PASSWORD)
     demo = open_demo_clinic(db, password_hash)
     john = seed_john(db, demo.actor)
+    if cohort:
+        from hipspine.analytics import synth
+
+        synth.write(db, cohort, seed=7, into=[demo.clinic_id])
     other = open_demo_clinic(db, password_hash, email=OTHER_EMAIL, name="Dr Other")
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -69,10 +75,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         if time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
-    yield Server(f"http://127.0.0.1:{port}", db, john, demo.actor, other.actor)
-    uv.should_exit = True
-    thread.join(timeout=10)
-    db.dispose()
+    try:
+        yield Server(f"http://127.0.0.1:{port}", db, john, demo.actor, other.actor)
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+        db.dispose()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running(tmp_path_factory.mktemp("browser")) as found:
+        yield found
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
@@ -40,9 +41,18 @@ class Histogram:
     def n(self) -> int:
         return int(self.counts.sum())
 
+    @cached_property
+    def _cumulative(self) -> np.ndarray:
+        return np.cumsum(self.counts)
+
+    @cached_property
+    def band(self) -> dict[str, float]:
+        """The reference percentiles (p5 … p95), computed once per histogram."""
+        return {f"p{p}": self.quantile(p / 100) for p in PERCENTILES}
+
     def quantile(self, q: float) -> float:
         """Type-7 quantile: position (n − 1)·q between order statistics, interpolated."""
-        cum = np.cumsum(self.counts)
+        cum = self._cumulative
         h = (self.n - 1) * q
         lo = int(np.floor(h))
         x_lo = self.values[np.searchsorted(cum, lo, side="right")]
@@ -114,7 +124,7 @@ def position(hists: Mapping[tuple[int, int], Histogram], own: pa.Table) -> list[
             row.update(
                 percentile=h.percentile_rank(value),
                 reference_n=h.n,
-                band={f"p{p}": h.quantile(p / 100) for p in PERCENTILES},
+                band=dict(h.band),
             )
         out.append(row)
     return out

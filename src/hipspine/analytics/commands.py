@@ -128,6 +128,13 @@ def cohort_report_command(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="write the report as JSON here")
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write the report as an HTML page with charts."),
+    ] = None,
+    pdf: Annotated[
+        Path | None, typer.Option("--pdf", help="Also write the report as a PDF with charts.")
+    ] = None,
 ) -> None:
     """Compute the registry report for a cohort: JSON plus a terminal summary."""
     from hipspine.analytics.load import load
@@ -168,6 +175,14 @@ def cohort_report_command(
     if json_out is not None:
         json_out.write_text(json.dumps(report.data, indent=1, ensure_ascii=False), encoding="utf-8")
     print_summary(report.data, Console())
+    if html is not None or pdf is not None:
+        from hipspine.reports.cohort import cohort_report_files
+
+        # Either option alone writes both files side by side; the other takes its suffix.
+        html_path = html or pdf.with_suffix(".html")  # type: ignore[union-attr]
+        pdf_path = pdf or html_path.with_suffix(".pdf")
+        for path in cohort_report_files(report.data, html=html_path, pdf=pdf_path):
+            Console().print(f"wrote {path}", highlight=False)
 
 
 def _pct(rate: float | None) -> str:

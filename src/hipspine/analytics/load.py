@@ -264,11 +264,14 @@ def load(
             if instrument == "hoos":
                 values = _json(subscales) or {}
                 for sub in HOOS_SUBSCALES:
-                    if values.get(sub) is not None:
+                    # stored subscales are {"value": …, "name": …}; older rows hold the number
+                    found = values.get(sub)
+                    found = found.get("value") if isinstance(found, dict) else found
+                    if found is not None:
                         f_patient.append(pid_)
                         f_measure.append(MEASURE_INDEX[f"hoos:{sub}"])
                         f_day.append(when)
-                        f_value.append(float(values[sub]))
+                        f_value.append(float(found))
             elif score is not None:
                 f_patient.append(pid_)
                 f_measure.append(scores[instrument])

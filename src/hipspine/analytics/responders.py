@@ -141,3 +141,43 @@ def responder_row(
         "ci_low": low,
         "ci_high": high,
     }
+
+
+@cache
+def _vector_rules() -> tuple[np.ndarray, ...]:
+    """Per measure index: rated, sign of a gain, point and percent thresholds (or ±inf)."""
+    all_of = str(_rules()["mcid"]["combination"]) == "all"
+    neutral = -np.inf if all_of else np.inf  # a check that does not decide the combination
+    rated = np.zeros(256, dtype=bool)
+    sign = np.ones(256)
+    point = np.full(256, neutral)
+    percent = np.full(256, neutral)
+    has_percent = np.zeros(256, dtype=bool)
+    for i in rated_measures():
+        rule = important_change(MEASURES[i].key)
+        assert rule is not None
+        rated[i] = True
+        sign[i] = 1.0 if rule.higher_is_better else -1.0
+        pick = max if all_of else min
+        if rule.points:
+            point[i] = pick(p - _EPSILON for p in rule.points)
+        if rule.percents:
+            percent[i] = pick(q - _EPSILON for q in rule.percents)
+            has_percent[i] = True
+    return rated, sign, point, percent, has_percent, np.array(all_of)
+
+
+def important_array(measure: np.ndarray, base: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """:meth:`ImportantChange.array` for rows of mixed measures at once (False if unrated)."""
+    rated, sign, point, percent, has_percent, all_of = _vector_rules()
+    code = np.asarray(measure).astype(np.uint8)
+    gain = (value - base) * sign[code]
+    points_ok = gain >= point[code]
+    combined = points_ok
+    if has_percent.any():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            relative = gain / np.abs(base) * 100.0
+        pct_ok = np.where(base == 0, gain > 0, relative >= percent[code])
+        pct_ok = np.where(has_percent[code], pct_ok, bool(all_of))
+        combined = (points_ok & pct_ok) if all_of else (points_ok | pct_ok)
+    return np.asarray((gain > _EPSILON) & combined & rated[code])

@@ -246,11 +246,7 @@ def _chunk(seed: int, index: int, start: int, n: int, clinics: int) -> Chunk:
     lefs = 80 - (80 - b_lefs[:, None]) * (1 - f_mean) + noisy(sd["lefs"])
     values[:, :, MEASURE_INDEX["lefs"]] = _grid(lefs, 1, 0, 80)
 
-    rows, cols = np.nonzero(attended)
-    visit_pid = (start + rows).astype(np.int32)
-    visit_tp = cols.astype(np.int8)
-    visit_day = days[rows, cols].astype(np.int16)
-    visit_values = values[rows, cols]
+    scheduled_attended = attended
 
     # analgesics: NSAID days a week, changed at the 3-month visit
     an = a["analgesics"]
@@ -287,6 +283,45 @@ def _chunk(seed: int, index: int, start: int, n: int, clinics: int) -> Chunk:
     level[:, 0] = -2
     rated = attended & has_goal[:, None]
     r_rows, r_cols = np.nonzero(rated)
+
+    # physiotherapy sessions between the scheduled windows: NPRS of the affected regions
+    # and LEFS (drawn last, so the scheduled visits do not depend on them)
+    pt = a["pt_sessions"]
+    s_target = np.array(pt["days"], dtype=np.int64)
+    s_count = len(s_target)
+    jitter = int(pt["jitter_days"])
+    s_days = s_target[None, :] + rng.integers(-jitter, jitter + 1, (n, s_count))
+    s_attended = (rng.random((n, s_count)) < pt["attend"]) & (
+        treated[:, None] + s_days <= as_of_day
+    )
+    for k in range(t_count):  # never on the day of an attended scheduled visit
+        s_attended &= ~(scheduled_attended[:, k : k + 1] & (days[:, k : k + 1] == s_days))
+    s_groin, s_lumbar = share("groin", s_days), share("lumbar", s_days)
+    s_mean = np.where(hip2 & back2, (s_groin + s_lumbar) / 2, np.where(hip2, s_groin, s_lumbar))
+    s_values = np.full((n, s_count, len(MEASURES)), np.nan)
+    s_values[:, :, MEASURE_INDEX["nprs:groin"]] = np.where(
+        hip2,
+        _grid(b_groin[:, None] * (1 - s_groin) + rng.normal(0, sd["nprs"], (n, s_count)), 1, 0, 10),
+        np.nan,
+    )
+    s_values[:, :, MEASURE_INDEX["nprs:lumbar"]] = np.where(
+        back2,
+        _grid(
+            b_lumbar[:, None] * (1 - s_lumbar) + rng.normal(0, sd["nprs"], (n, s_count)), 1, 0, 10
+        ),
+        np.nan,
+    )
+    s_lefs = 80 - (80 - b_lefs[:, None]) * (1 - s_mean) + rng.normal(0, sd["lefs"], (n, s_count))
+    s_values[:, :, MEASURE_INDEX["lefs"]] = _grid(s_lefs, 1, 0, 80)
+
+    all_days = np.concatenate([days, s_days], axis=1)
+    rows, cols = np.nonzero(np.concatenate([scheduled_attended, s_attended], axis=1))
+    order = np.lexsort((all_days[rows, cols], rows))  # each patient's visits in day order
+    rows, cols = rows[order], cols[order]
+    visit_pid = (start + rows).astype(np.int32)
+    visit_tp = np.where(cols < t_count, cols, -1).astype(np.int8)  # −1: a physio session
+    visit_day = all_days[rows, cols].astype(np.int16)
+    visit_values = np.concatenate([values, s_values], axis=1)[rows, cols]
     return Chunk(
         index=index,
         start=start,

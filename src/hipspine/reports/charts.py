@@ -414,3 +414,308 @@ def all_charts(t: Trajectory, events: tuple[Event, ...] = ()) -> dict[str, str]:
         if rows(t):
             out[name] = svg(spec(t, events))
     return out
+
+
+# -- the registry (cohort report, clinic dashboard, a patient against the clinic) ---------
+
+REGION_LABELS = {"lumbar": "Low back pain", "groin": "Hip / groin pain"}
+RESPONDER_MEASURES = ("nprs:lumbar", "nprs:groin", "odi", "hoos:pain", "lefs")
+
+
+def _labels(data: dict[str, Any], kind: str) -> dict[str, str]:
+    return {row.get("id", row.get("key")): row["label"] for row in data[kind]}
+
+
+def responder_rows(data: dict[str, Any], treatment: str = "all") -> list[dict[str, Any]]:
+    """Responder rate with its Wilson 95% interval per time point and measure (one treatment)."""
+    points, measures = _labels(data, "time_points"), _labels(data, "measures")
+    return [
+        {
+            "time_point": points[r["time_point"]],
+            "measure": measures[r["measure"]],
+            "rate": r["rate"],
+            "ci_low": r["ci_low"],
+            "ci_high": r["ci_high"],
+            "followed": r["followed"],
+            "due": r["due"],
+        }
+        for r in data["responders"]
+        if r["treatment"] == treatment
+        and r["measure"] in RESPONDER_MEASURES
+        and r["rate"] is not None
+    ]
+
+
+def responder_spec(data: dict[str, Any], treatment: str = "all") -> dict[str, Any]:
+    """Share of patients with a clinically important improvement from baseline at each
+    scheduled time point, per measure: point = rate, bar = Wilson 95% interval."""
+    rows = responder_rows(data, treatment)
+    order = [t["label"] for t in data["time_points"][1:]]
+    measures = _labels(data, "measures")
+    m_order = [measures[m] for m in RESPONDER_MEASURES]
+    source = _data(rows)
+    x = alt.X("time_point:N", title=None, sort=order, axis=alt.Axis(labelAngle=0))
+    offset = alt.XOffset("measure:N", sort=m_order)
+    color = alt.Color(
+        "measure:N",
+        title=None,
+        sort=m_order,
+        scale=alt.Scale(domain=m_order, range=PALETTE),
+        legend=alt.Legend(columns=3),
+    )
+    y = alt.Y(
+        "rate:Q",
+        title="Responders (95% CI)",
+        scale=alt.Scale(domain=[0, 1]),
+        axis=alt.Axis(format="%"),
+    )
+    bars = (
+        alt.Chart(source)
+        .mark_rule(strokeWidth=2)
+        .encode(x=x, xOffset=offset, y="ci_low:Q", y2="ci_high:Q", color=color)
+    )
+    points = (
+        alt.Chart(source)
+        .mark_point(filled=True, size=55)
+        .encode(
+            x=x,
+            xOffset=offset,
+            y=y,
+            color=color,
+            tooltip=[
+                "measure:N",
+                "time_point:N",
+                alt.Tooltip("rate:Q", format=".0%"),
+                "followed:Q",
+                "due:Q",
+            ],
+        )
+    )
+    name = treatment_label(treatment).lower() if treatment == "all" else treatment_label(treatment)
+    chart = alt.layer(bars, points).properties(
+        width=WIDTH,
+        height=220,
+        title=_base(
+            f"Responders by time point ({name})",
+            "clinically important improvement from baseline · bar = Wilson 95% CI",
+        ),
+    )
+    return _config(chart)
+
+
+TREATMENT_LABELS = {"all": "All treatments", "prp": "PRP", "pt_only": "Physical therapy only"}
+
+
+def treatment_label(name: str) -> str:
+    """A treatment code as words (``prp`` → PRP, ``pt_only`` → Physical therapy only)."""
+    return TREATMENT_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def improvement_rows(data: dict[str, Any], region: str) -> list[dict[str, Any]]:
+    """Kaplan–Meier steps (cumulative share improved and its 95% band) per treatment, from 0."""
+    rows = []
+    for r in data["time_to_improvement"]:
+        if r["region"] != region or not r["patients"]:
+            continue
+        median = r["median_weeks"]
+        group = f"{treatment_label(r['treatment'])} (n={r['patients']}, median " + (
+            "not reached)" if median is None else f"{median:.0f} wk)"
+        )
+        c = r["curve"]
+        steps = zip(c["weeks"], c["improved"], c["ci_low"], c["ci_high"], strict=True)
+        rows.append({"group": group, "week": 0.0, "improved": 0.0, "low": 0.0, "high": 0.0})
+        for week, improved, low, high in steps:
+            rows.append(
+                {"group": group, "week": week, "improved": improved, "low": low, "high": high}
+            )
+    return rows
+
+
+def improvement_spec(data: dict[str, Any], region: str) -> dict[str, Any]:
+    """Time to first clinically important improvement of one pain region, per treatment:
+    Kaplan–Meier cumulative share improved (steps) with its 95% band; dashed line = 50%
+    (where a curve crosses it is the median, given in the legend)."""
+    rows = improvement_rows(data, region)
+    source = _data(rows)
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    x = alt.X("week:Q", title="Weeks since treatment", scale=alt.Scale(domain=[0, 60], clamp=True))
+    color = alt.Color(
+        "group:N",
+        title=None,
+        sort=groups,
+        scale=alt.Scale(domain=groups, range=PALETTE),
+        legend=alt.Legend(columns=2),
+    )
+    band = (
+        alt.Chart(source)
+        .mark_area(interpolate="step-after", opacity=0.09)
+        .encode(
+            x=x,
+            y="low:Q",
+            y2="high:Q",
+            fill=alt.Fill(
+                "group:N", sort=groups, scale=alt.Scale(domain=groups, range=PALETTE), legend=None
+            ),
+        )
+    )
+    line = (
+        alt.Chart(source)
+        .mark_line(interpolate="step-after", strokeWidth=2)
+        .encode(
+            x=x,
+            y=alt.Y(
+                "improved:Q",
+                title="Improved (cumulative)",
+                scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%"),
+            ),
+            color=color,
+            tooltip=[
+                "group:N",
+                alt.Tooltip("week:Q", format=".1f"),
+                alt.Tooltip("improved:Q", format=".0%"),
+            ],
+        )
+    )
+    half = (
+        alt.Chart(_data([{"y": 0.5}])).mark_rule(strokeDash=[4, 4], color="#9aa3ad").encode(y="y:Q")
+    )
+    chart = alt.layer(half, band, line).properties(
+        width=WIDTH,
+        height=220,
+        title=_base(
+            f"{REGION_LABELS.get(region, region)}: time to first clinically important improvement",
+            "Kaplan–Meier, improvement seen at visits; shaded = 95% band; dashed = 50% (median)",
+        ),
+    )
+    spec = _config(chart)
+    spec["config"]["legend"].update(symbolType="stroke", symbolStrokeWidth=3)
+    spec["resolve"] = {"legend": {"fill": "independent"}}  # the bands' fill has no legend
+    return spec
+
+
+def mean_rows(data: dict[str, Any], measures: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Mean score with its 95% t interval per time point, for the given measures."""
+    labels, weeks = _labels(data, "measures"), {t["id"]: t["day"] / 7 for t in data["time_points"]}
+    return [
+        {
+            "measure": labels[r["measure"]],
+            "week": max(weeks[r["time_point"]], 0.0),
+            "time_point": _labels(data, "time_points")[r["time_point"]],
+            "mean": r["mean"],
+            "ci_low": r["ci_low"],
+            "ci_high": r["ci_high"],
+            "n": r["n"],
+        }
+        for r in data["trajectories"]
+        if r["measure"] in measures and r["mean"] is not None
+    ]
+
+
+def mean_spec(
+    data: dict[str, Any], measures: tuple[str, ...], title: str, y_title: str, top: float
+) -> dict[str, Any]:
+    """Mean score per scheduled time point with its 95% confidence interval (t), per measure."""
+    rows = mean_rows(data, measures)
+    labels = _labels(data, "measures")
+    order = [labels[m] for m in measures]
+    source = _data(rows)
+    x = alt.X("week:Q", title="Weeks since treatment (scheduled time points)")
+    y = alt.Y("mean:Q", title=y_title, scale=alt.Scale(domain=[0, top]))
+    color = alt.Color(
+        "measure:N",
+        title=None,
+        sort=order,
+        scale=alt.Scale(domain=order, range=PALETTE),
+        legend=alt.Legend(columns=3),
+    )
+    band = (
+        alt.Chart(source)
+        .mark_area(opacity=0.15)
+        .encode(
+            x=x,
+            y="ci_low:Q",
+            y2="ci_high:Q",
+            fill=alt.Fill(
+                "measure:N", sort=order, scale=alt.Scale(domain=order, range=PALETTE), legend=None
+            ),
+        )
+    )
+    line = alt.Chart(source).mark_line(strokeWidth=2).encode(x=x, y=y, color=color)
+    points = (
+        alt.Chart(source)
+        .mark_point(filled=True, size=40)
+        .encode(
+            x=x,
+            y=y,
+            color=color,
+            tooltip=["measure:N", "time_point:N", alt.Tooltip("mean:Q", format=".1f"), "n:Q"],
+        )
+    )
+    chart = alt.layer(band, line, points).properties(
+        width=WIDTH,
+        height=200,
+        title=_base(title, "mean at each scheduled time point · shaded = 95% CI"),
+    )
+    spec = _config(chart)
+    spec["config"]["legend"].update(symbolType="stroke", symbolStrokeWidth=3)
+    spec["resolve"] = {"legend": {"fill": "independent"}}  # the bands' fill has no legend
+    return spec
+
+
+def band_rows_of(data: dict[str, Any], measure: str) -> list[dict[str, Any]]:
+    """The reference-band rows (percentiles by week) of one measure."""
+    return [r for r in data["bands"] if r["measure"] == measure]
+
+
+def reference_spec(
+    bands: list[dict[str, Any]],
+    title: str,
+    y_title: str,
+    top: float,
+    own: list[dict[str, Any]] | None = None,
+    who: str = "",
+) -> dict[str, Any]:
+    """Recovery reference bands, like a growth chart: the cohort's 5th–95th, 10th–90th and
+    25th–75th percentiles and median by week since treatment (only weeks with enough scores),
+    and, when ``own`` is given, one patient's scores drawn on top."""
+    fan = _data(bands)
+    x = alt.X(
+        "week:Q",
+        title="Weeks since treatment",
+        scale=alt.Scale(
+            domain=[0, max([r["week"] for r in bands] + [r["week"] for r in own or []] + [12])]
+        ),
+    )
+    shades = (("p5", "p95", 0.18), ("p10", "p90", 0.22), ("p25", "p75", 0.3))
+    layers: list[Any] = [
+        alt.Chart(fan)
+        .mark_area(color=PALETTE[0], opacity=opacity, interpolate="linear")
+        .encode(
+            x=x, y=alt.Y(f"{lo}:Q", title=y_title, scale=alt.Scale(domain=[0, top])), y2=f"{hi}:Q"
+        )
+        for lo, hi, opacity in shades
+    ]
+    layers.append(
+        alt.Chart(fan)
+        .mark_line(color=PALETTE[0], strokeWidth=2, interpolate="linear")
+        .encode(x=x, y="p50:Q", tooltip=["week:Q", "n:Q", "p25:Q", "p50:Q", "p75:Q"])
+    )
+    subtitle = "cohort percentiles by week: 5–95 · 10–90 · 25–75 (shades), median (line)"
+    if own:
+        mine = _data(own)
+        layers.append(
+            alt.Chart(mine).mark_line(color=PALETTE[1], strokeWidth=2).encode(x=x, y="value:Q")
+        )
+        layers.append(
+            alt.Chart(mine)
+            .mark_point(color=PALETTE[1], filled=True, size=70)
+            .encode(
+                x=x,
+                y="value:Q",
+                tooltip=["week:Q", "value:Q", alt.Tooltip("percentile:Q", format=".0f")],
+            )
+        )
+        subtitle += f" · red = {who or 'this patient'}"
+    chart = alt.layer(*layers).properties(width=WIDTH, height=200, title=_base(title, subtitle))
+    return _config(chart)

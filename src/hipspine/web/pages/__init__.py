@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hipspine.store.records import AccessRefused, StaleVersion
-from hipspine.web.pages import clinic, portal
+from hipspine.web.pages import clinic, dashboard, portal
 from hipspine.web.pages._common import TEMPLATES, SignInRequired, sign_in_url
 from hipspine.web.problems import ProblemError
 
@@ -40,6 +40,7 @@ def _html_error(request: Request, status: int, title: str, detail: str) -> Respo
 def install(app: FastAPI) -> None:
     """Add the pages to ``app`` (after the API's error handlers are installed)."""
     app.include_router(clinic.router)
+    app.include_router(dashboard.router)
     app.include_router(portal.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

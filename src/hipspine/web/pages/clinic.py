@@ -62,6 +62,7 @@ from hipspine.web.pages._common import (
     form_text,
     today,
 )
+from hipspine.web.pages.dashboard import patient_reference
 from hipspine.web.problems import ProblemError
 
 router = APIRouter(include_in_schema=False)
@@ -472,6 +473,7 @@ def patient_page(page: Page, patient_id: str) -> Response:
         events = charts.events_of(found.trajectory, _therapy_events(file))
         svgs = charts.all_charts(found.trajectory, events)
         tables = {name: rows(found.trajectory) for name, (_, rows) in charts.CHARTS.items()}
+    reference = patient_reference(page, file.patient.id, file.patient.name)
     return page.render(
         "patient.html",
         file=file,
@@ -486,6 +488,7 @@ def patient_page(page: Page, patient_id: str) -> Response:
         procedure_labels=PROCEDURE_LABELS,
         muscle_labels={k: m.label for k, m in muscles().items()},
         link=None,
+        reference=reference,
     )
 
 
