@@ -70,7 +70,25 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/portal"): Row("portal"),
     ("POST", "/api/portal/responses"): Row("portal"),
     ("POST", "/api/portal/pain-map"): Row("portal"),
+    ("GET", "/api/fhir/Patient/{patient_id}/$everything"): Row("patient", "patient"),
+    ("POST", "/api/fhir"): Row("collection", roles=STAFF),
     **_record_rows(),
+}
+
+
+FHIR_UPLOAD = {
+    "resourceType": "Bundle",
+    "type": "collection",
+    "entry": [
+        {
+            "fullUrl": "urn:uuid:6a2f41a3-c54c-4e6b-8e3b-2d6c0f1f7a10",
+            "resource": {
+                "resourceType": "Patient",
+                "id": "6a2f41a3-c54c-4e6b-8e3b-2d6c0f1f7a10",
+                "name": [{"text": "Imported Patient"}],
+            },
+        }
+    ],
 }
 
 
@@ -152,6 +170,8 @@ def _request(
     if row.scope == "user":
         url = path.replace("{record_id}", c.users["clinician"])
         body = {"name": "Renamed"} if method == "PATCH" else None
+    elif row.scope == "collection" and path == "/api/fhir":
+        body = FHIR_UPLOAD
     elif row.scope == "collection" and method == "POST":
         body = (
             {"name": "New Patient", "sex": "unknown"}

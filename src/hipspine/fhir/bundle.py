@@ -38,6 +38,22 @@ def build(resources: Iterable[Mapping[str, Any]], *, kind: str = "collection") -
     return {"resourceType": "Bundle", "type": kind, "entry": entries}
 
 
+def searchset(resources: Iterable[Mapping[str, Any]]) -> Resource:
+    """A searchset Bundle of ``resources``, each a match (the answer of ``$everything``).
+
+    FHIR R4 Patient/$everything returns a searchset; ``total`` counts every entry.
+    """
+    built = build(resources)
+    for entry in built["entry"]:
+        entry["search"] = {"mode": "match"}
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(built["entry"]),
+        "entry": built["entry"],
+    }
+
+
 def full_url(resource: Mapping[str, Any]) -> str:
     """The absolute identity of a resource inside a hipspine Bundle."""
     try:

@@ -21,6 +21,7 @@ from hipspine.fhir import (
     careplan,
     condition,
     goal,
+    imaging,
     medication,
     ndjson,
     observation,
@@ -34,6 +35,7 @@ from hipspine.store.audit import Actor
 from hipspine.store.db import Database
 from hipspine.store.models import (
     Base,
+    Encounter,
     Episode,
     FunctionTest,
     Goal,
@@ -64,6 +66,7 @@ SECTIONS: tuple[tuple[type[Base], ToFhir], ...] = (
     (PainRating, _one(observation.pain_to_fhir)),
     (StrengthTest, _one(observation.strength_to_fhir)),
     (FunctionTest, _one(observation.function_to_fhir)),
+    (Encounter, imaging.to_fhir),
     (QuestionnaireResponse, _response),
     (Procedure, _one(procedure.to_fhir)),
     (Medication, _one(medication.to_fhir)),
@@ -102,18 +105,29 @@ def patient_resources(session: Session, patient_row: Any) -> Iterator[Resource]:
             continue
 
 
+def patient_record(session: Session, actor: Actor, patient_id: str) -> list[Resource]:
+    """Every resource of one patient's record, Patient first, if ``actor`` may read it.
+
+    Staff read their clinic's patients, a patient only themselves; anyone else gets
+    :class:`AccessRefused` ("not found"). Audited as a read and an ``export``, in
+    ``session``.
+    """
+    Records(session, actor).patient(patient_id)  # authorises (not found otherwise)
+    row = (
+        session.execute(select(Patient.__table__).where(Patient.__table__.c.id == patient_id))
+        .mappings()
+        .one()
+    )
+    resources = list(patient_resources(session, row))
+    append_audit(session, actor, "export", [patient_id])
+    return resources
+
+
 def export_patient(db: Database, actor: Actor, patient_id: str) -> Resource:
     """One patient's whole record as a FHIR R4 collection Bundle (audited read)."""
     _staff(actor)
     with db.transaction() as session:
-        Records(session, actor).patient(patient_id)  # authorises (not found otherwise)
-        row = (
-            session.execute(select(Patient.__table__).where(Patient.__table__.c.id == patient_id))
-            .mappings()
-            .one()
-        )
-        resources = list(patient_resources(session, row))
-        append_audit(session, actor, "export", [patient_id])
+        resources = patient_record(session, actor, patient_id)
     return bundle.build(resources)
 
 

@@ -24,9 +24,14 @@ from functools import cache
 from typing import Any
 
 import fhir_core.types as ft
+import orjson
 from fhir.resources.R4B import get_fhir_model_class
 
 Check = Callable[[Any, str], str | None]
+_MISS = object()
+_MEMO: dict[tuple[str, str], str | None] = {}
+_MEMO_SIZE = 8192
+_MEMO_BYTES = 400  # at most 8192 values of up to 400 characters remembered
 
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _CODE = re.compile(r"^[^\s]+(\s[^\s]+)*$")
@@ -127,6 +132,8 @@ class _Type:
     elements: dict[str, _Element] = field(default_factory=dict)
     required: tuple[str, ...] = ()
     choices: dict[str, tuple[tuple[str, ...], bool]] = field(default_factory=dict)
+    choice_of: dict[str, str] = field(default_factory=dict)  # element -> its choice group
+    needed: tuple[str, ...] = ()  # choice groups of which one element is required
 
 
 def _leaf(annotation: Any) -> tuple[bool, Any]:
@@ -167,7 +174,23 @@ def _check_for(annotation: Any) -> Callable[[Any, str], str | None]:
         type_name = name[: -len("Type")]
 
         def nested(value: Any, path: str) -> str | None:
-            return _complex(type_name, value, path)
+            # Most elements repeat verbatim across resources (codes, categories, units):
+            # the verdict on an identical value is reused. Only probes (empty path) are
+            # memoised, so a remembered verdict never carries another element's path.
+            if path or type(value) is not dict:
+                return _complex(type_name, value, path)
+            # As text: orjson's bytes keep a 4 KiB buffer each, its str is exactly sized.
+            text = orjson.dumps(value).decode()
+            if len(text) > _MEMO_BYTES:  # large values rarely repeat: not worth keeping
+                return _complex(type_name, value, path)
+            key = (type_name, text)
+            verdict = _MEMO.get(key, _MISS)
+            if verdict is _MISS:
+                verdict = _complex(type_name, value, path)
+                if len(_MEMO) >= _MEMO_SIZE:
+                    _MEMO.clear()  # bounded: memory stays flat however long the import
+                _MEMO[key] = verdict
+            return verdict  # type: ignore[return-value]
 
         return nested
     return _anything
@@ -196,6 +219,8 @@ def _compiled(type_name: str) -> _Type:
                 need or bool(extra.get("one_of_many_required")),
             )
     compiled.required = tuple(required)
+    compiled.choice_of = {n: g for g, (names, _) in compiled.choices.items() for n in names}
+    compiled.needed = tuple(g for g, (_, need) in compiled.choices.items() if need)
     return compiled
 
 
@@ -208,6 +233,8 @@ def _complex(type_name: str, value: Any, path: str, top: bool = False) -> str | 
         return f"{path}: expected an object ({type_name})"
     compiled = _compiled(type_name)
     elements = compiled.elements
+    choice_of = compiled.choice_of
+    chosen: dict[str, int] | None = None
     for key, item in value.items():
         element = elements.get(key)
         if element is None:
@@ -216,13 +243,21 @@ def _complex(type_name: str, value: Any, path: str, top: bool = False) -> str | 
             return f"{path}.{key}: unknown element of {type_name}"
         if item is None:
             continue
+        group = choice_of.get(key)
+        if group is not None:
+            if chosen is None:
+                chosen = {}
+            if group in chosen:
+                return f"{path}: only one {group}[x] is allowed"
+            chosen[group] = 1
         if element.repeats:
             if not isinstance(item, list):
                 return f"{path}.{key}: expected a list"
+            check = element.check
             for index, one in enumerate(item):
                 # The path is built only when there is a problem to report.
-                if element.check(one, "") is not None:
-                    return element.check(one, f"{path}.{key}[{index}]")
+                if check(one, "") is not None:
+                    return check(one, f"{path}.{key}[{index}]")
         else:
             if isinstance(item, list):
                 return f"{path}.{key}: expected a single value, got a list"
@@ -231,13 +266,8 @@ def _complex(type_name: str, value: Any, path: str, top: bool = False) -> str | 
     for name in compiled.required:
         if _empty(value.get(name)) and _empty(value.get("_" + name)):
             return f"{path}.{name}: required element missing"
-    if not compiled.choices:
-        return None
-    for group, (names, need) in compiled.choices.items():
-        present = sum(1 for n in names if value.get(n) is not None)
-        if present > 1:
-            return f"{path}: only one {group}[x] is allowed"
-        if need and present == 0:
+    for group in compiled.needed:
+        if chosen is None or group not in chosen:
             return f"{path}: {group}[x] is required"
     return None
 

@@ -22,7 +22,7 @@ from hipspine import __version__
 from hipspine.config import Settings
 from hipspine.store.db import Database
 from hipspine.web import pages, portal, problems
-from hipspine.web.api import assessments, auth, clinical, patients, questionnaires, users
+from hipspine.web.api import assessments, auth, clinical, fhir, patients, questionnaires, users
 from hipspine.web.context import WebContext, WebOptions
 
 log = logging.getLogger("hipspine.web")
@@ -142,7 +142,7 @@ def create_app(db: Database, settings: Settings, options: WebOptions | None = No
     )
     app.state.web = WebContext(db, settings, options or WebOptions.from_env())
     problems.install(app)
-    for module in (auth, patients, clinical, questionnaires, assessments, users):
+    for module in (auth, patients, clinical, questionnaires, assessments, users, fhir):
         app.include_router(module.router)
     app.include_router(portal.router)
     pages.install(app)

@@ -1,0 +1,202 @@
+"""FHIR R4 over the API for EHR integration: a patient's whole record, and Bundle upload.
+
+* ``GET /api/fhir/Patient/{id}/$everything`` — the patient's record as a searchset Bundle
+  (``application/fhir+json``): staff of the patient's clinic, or the patient themselves.
+* ``POST /api/fhir`` — a transaction or collection Bundle imported into the signed-in
+  user's clinic by :class:`hipspine.fhir.importer.Importer`: one patient at a time, all or
+  nothing per patient, idempotent (sending it again changes nothing). The answer is an
+  OperationOutcome listing what was stored, already present, unused (with the reason) and
+  rejected (with the entry and the reason). Staff only.
+
+Both are authorised by the records rules (another clinic's patient is "not found") and
+audited per patient with the request id.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+
+from hipspine.fhir import bundle
+from hipspine.fhir._common import CS, EXT
+from hipspine.fhir.exporter import patient_record
+from hipspine.fhir.importer import Importer, Report
+from hipspine.web.api.common import PatientId
+from hipspine.web.deps import EVERYONE, STAFF, ActorDep, SessionDep, WebDep, allow
+from hipspine.web.problems import ProblemError, invalid, responses
+
+router = APIRouter(prefix="/api/fhir", tags=["fhir"])
+
+MEDIA_TYPE = "application/fhir+json"
+ACCEPTED = ("application/fhir+json", "application/json", "application/json+fhir")
+MAX_UPLOAD = 32 * 1024 * 1024
+BUNDLE_TYPES = ("transaction", "collection")
+OUTCOME_CS = f"{CS}/import-outcome"
+COUNT_EXT = f"{EXT}/import-count"
+
+_BUNDLE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A FHIR R4 Bundle",
+    "required": ["resourceType", "type"],
+    "properties": {
+        "resourceType": {"type": "string", "enum": ["Bundle"]},
+        "type": {"type": "string"},
+        "total": {"type": "integer"},
+        "entry": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_OUTCOME_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A FHIR R4 OperationOutcome: one issue per outcome of the import",
+    "required": ["resourceType", "issue"],
+    "properties": {
+        "resourceType": {"type": "string", "enum": ["OperationOutcome"]},
+        "issue": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+class FhirResponse(Response):
+    """A FHIR JSON answer."""
+
+    media_type = MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+async def bundle_body(request: Request) -> dict[str, Any]:
+    """The uploaded Bundle, parsed: 415 for another media type, 413 over the size limit."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media not in ACCEPTED:
+        raise ProblemError(415, f"Send the Bundle as {MEDIA_TYPE} (or application/json).")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_UPLOAD:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_UPLOAD:
+            raise _too_large()
+    try:
+        data = orjson.loads(bytes(body))
+    except orjson.JSONDecodeError:
+        raise invalid("body", "not valid JSON") from None
+    if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
+        raise invalid("resourceType", "must be Bundle")
+    if data.get("type") not in BUNDLE_TYPES:
+        raise invalid("type", f"allowed: {', '.join(BUNDLE_TYPES)}")
+    if not isinstance(data.get("entry", []), list):
+        raise invalid("entry", "must be a list of entries")
+    return data
+
+
+def _too_large() -> ProblemError:
+    return ProblemError(
+        413,
+        f"A Bundle may be at most {MAX_UPLOAD // (1024 * 1024)} MiB; split it per patient or "
+        "use `hipspine import` with Bulk Data NDJSON.",
+    )
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    # Without ``model`` FastAPI does not also list these under the FHIR media type.
+    return {
+        status: {k: v for k, v in answer.items() if k != "model"}
+        for status, answer in responses(*statuses).items()
+    }
+
+
+BundleDep = Annotated[dict[str, Any], Depends(bundle_body)]
+
+
+@router.get(
+    "/Patient/{patient_id}/$everything",
+    response_class=FhirResponse,
+    responses={
+        200: {
+            "description": "The patient's whole record as a FHIR R4 searchset Bundle",
+            "content": {MEDIA_TYPE: {"schema": _BUNDLE_SCHEMA}},
+        },
+        **_problems(401, 404, 422),
+    },
+    dependencies=[Depends(allow(*EVERYONE))],
+    summary="A patient's whole record as a FHIR R4 Bundle (Patient/$everything)",
+)
+def everything(patient_id: PatientId, session: SessionDep, actor: ActorDep) -> Any:
+    return FhirResponse(bundle.searchset(patient_record(session, actor, patient_id)))
+
+
+@router.post(
+    "",
+    response_class=FhirResponse,
+    responses={
+        200: {
+            "description": "What was imported, already present, unused and rejected",
+            "content": {MEDIA_TYPE: {"schema": _OUTCOME_SCHEMA}},
+        },
+        **_problems(401, 403, 413, 415, 422),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {MEDIA_TYPE: {"schema": _BUNDLE_SCHEMA}},
+        }
+    },
+    dependencies=[Depends(allow(*STAFF, resource="patient", action="import"))],
+    summary="Import a transaction or collection Bundle into the clinic (idempotent)",
+)
+def upload(data: BundleDep, session: SessionDep, actor: ActorDep, web: WebDep) -> Any:
+    importer = Importer(web.db, actor, session=session)
+    return FhirResponse(outcome(importer.import_bundle(data, "Bundle")))
+
+
+_ENTRY = re.compile(r"^entry (\d+)$")
+
+
+def outcome(report: Report) -> dict[str, Any]:
+    """The import report as an OperationOutcome.
+
+    The first issue summarises; then one issue per stored table, one for resources already
+    present, one per unused (type, reason) and one per rejected entry, each coded in the
+    hipspine import-outcome CodeSystem with its count as an extension.
+    """
+    issues: list[dict[str, Any]] = [
+        _issue("information", "informational", "summary", report.summary(), report.read)
+    ]
+    for table, n in sorted((t, n) for t, n in report.stored.items() if n):
+        issues.append(_issue("information", "informational", "stored", f"{table}: stored", n))
+    if report.already:
+        issues.append(
+            _issue(
+                "information",
+                "duplicate",
+                "already-present",
+                "already imported or already a record of this clinic",
+                report.already,
+            )
+        )
+    for (kind, reason), n in sorted(report.unused.items()):
+        issues.append(_issue("warning", "not-supported", "unused", f"{kind}: {reason}", n))
+    for problem in report.problems:
+        issue = _issue("error", "invalid", "rejected", problem.reason, 1)
+        found = _ENTRY.match(problem.where)
+        if found:
+            issue["expression"] = [f"Bundle.entry[{found.group(1)}]"]
+        issues.append(issue)
+    if report.problem_count > len(report.problems):
+        rest = report.problem_count - len(report.problems)
+        issues.append(_issue("error", "too-costly", "rejected", f"{rest} more rejected", rest))
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def _issue(severity: str, code: str, outcome: str, text: str, count: int) -> dict[str, Any]:
+    return {
+        "extension": [{"url": COUNT_EXT, "valueInteger": count}],
+        "severity": severity,
+        "code": code,
+        "details": {"coding": [{"system": OUTCOME_CS, "code": outcome}], "text": text},
+    }

@@ -1,0 +1,245 @@
+"""FHIR over the API on SQLite and PostgreSQL: Patient/$everything and Bundle upload, under
+the records rules (staff; a patient only themselves; another clinic is "not found"),
+audited with the request id, idempotent, with what was not imported reported."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import orjson
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+from hipspine.config import Settings
+from hipspine.fhir import bundle
+from hipspine.store import audit
+from hipspine.store.db import Database
+from hipspine.store.models import Patient
+from hipspine.store.records import Records
+from hipspine.web import WebOptions, create_app
+from tests.fhir.support import counts, johns_record
+from tests.web.conftest import CHEAP
+from tests.web.world import PASSWORD, World, build_world
+
+FHIR_JSON = "application/fhir+json"
+
+
+@pytest.fixture
+def web_app(db: Database, tmp_path: Path) -> FastAPI:
+    settings = Settings(tmp_path, str(db.url), "test-secret-key-not-for-production")
+    return create_app(db, settings, WebOptions(secure_cookies=False, hasher=CHEAP))
+
+
+@pytest.fixture
+def http(web_app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(web_app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def people(db: Database, web_app: FastAPI) -> World:
+    """The web suite's world: clinics A and B with admin, clinician, John (signs in), Jane."""
+    return build_world(db, web_app.state.web.passwords.hash(PASSWORD))
+
+
+def _jo(people: World) -> str:
+    """A patient of clinic A with John's whole journey recorded."""
+    actor = people.actor("A")
+    with people.db.transaction() as session:
+        jo = Records(session, actor).add_patient(
+            name="Jo Hipspine", identifier="A-9", sex="male", birth_date=date(1968, 5, 2)
+        )
+    johns_record(people.db, actor, jo.id)
+    return jo.id
+
+
+def _everything(http, people: World, patient_id: str, role: str = "clinician", clinic="A"):
+    return http.get(
+        f"/api/fhir/Patient/{patient_id}/$everything", headers=people.headers(clinic, role)
+    )
+
+
+def _upload(http, people: World, data, role: str = "clinician", clinic: str = "A", **kw):
+    headers = {**people.headers(clinic, role), "Content-Type": kw.pop("media", FHIR_JSON)}
+    return http.post("/api/fhir", content=orjson.dumps(data), headers=headers)
+
+
+def test_everything_is_a_valid_searchset_bundle_and_audited(http, people):
+    jo = _jo(people)
+    response = _everything(http, people, jo)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(FHIR_JSON)
+    data = response.json()
+    Bundle.model_validate(data)
+    assert data["type"] == "searchset" and data["total"] == len(data["entry"])
+    assert data["entry"][0]["resource"] == {**data["entry"][0]["resource"], "id": jo}
+    kinds = set()
+    for entry in data["entry"]:
+        get_fhir_model_class(entry["resource"]["resourceType"]).model_validate(entry["resource"])
+        kinds.add(entry["resource"]["resourceType"])
+    assert {"Patient", "Condition", "Observation", "Procedure", "CarePlan", "Goal"} <= kinds
+    events = people.audit_for(response.headers["X-Request-ID"])
+    assert {(e.action, e.outcome, e.patient_id) for e in events} >= {
+        ("read", "ok", jo),
+        ("export", "ok", jo),
+    }
+
+
+def test_everything_for_the_patient_themselves_only(http, people):
+    a, b = people.clinics["A"], people.clinics["B"]
+    own = _everything(http, people, a.patients["own"], role="patient")
+    assert own.status_code == 200
+    assert own.json()["entry"][0]["resource"]["id"] == a.patients["own"]
+    Bundle.model_validate(own.json())  # John's imaging encounter: a DiagnosticReport too
+    assert "DiagnosticReport" in {e["resource"]["resourceType"] for e in own.json()["entry"]}
+    for patient_id, role in (
+        (a.patients["other"], "patient"),  # another patient of the same clinic
+        (b.patients["own"], "patient"),
+        (b.patients["own"], "clinician"),  # another clinic's patient
+        (b.patients["own"], "admin"),
+        ("00000000-0000-4000-8000-000000000000", "clinician"),
+    ):
+        refused = _everything(http, people, patient_id, role=role)
+        assert refused.status_code == 404, (patient_id, role)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        events = people.audit_for(refused.headers["X-Request-ID"])
+        assert [e.outcome for e in events] == ["refused"]
+
+
+def test_upload_round_trip_is_identical_and_idempotent(http, people):
+    jo = _jo(people)
+    first = _everything(http, people, jo).json()
+    transaction = bundle.build([e["resource"] for e in first["entry"]], kind="transaction")
+    with people.db.transaction() as session:
+        session.delete(session.get(Patient, jo))
+    before = counts(people.db)
+
+    response = _upload(http, people, transaction)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(FHIR_JSON)
+    outcome = response.json()
+    OperationOutcome.model_validate(outcome)
+    assert not [i for i in outcome["issue"] if i["severity"] == "error"], outcome
+    stored = _counted(outcome, "stored")
+    assert stored["patient: stored"] == 1 and sum(stored.values()) > 10
+    assert _everything(http, people, jo).json() == first
+    events = people.audit_for(response.headers["X-Request-ID"])
+    assert ("import", jo) in {(e.action, e.patient_id) for e in events}
+
+    after = counts(people.db)
+    again = _upload(http, people, transaction).json()
+    assert _counted(again, "stored") == {}
+    assert _counted(again, "already-present") == {
+        "already imported or already a record of this clinic": sum(stored.values())
+    }
+    assert counts(people.db) == after and after != before
+    with people.db.transaction() as session:
+        assert audit.verify(session).intact
+
+
+def test_upload_reports_unused_and_rejected_entries_and_keeps_the_rest(http, people):
+    patient_id = "0b5e3a52-57c1-4d0e-9a44-3a6f5d1c2e01"
+    subject = {"reference": f"urn:uuid:{patient_id}"}
+
+    def pain(value: int) -> dict:
+        return {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+            "subject": subject,
+            "effectiveDateTime": "2025-11-17",
+            "valueInteger": value,
+        }
+
+    data = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{patient_id}",
+                "resource": {
+                    "resourceType": "Patient",
+                    "id": patient_id,
+                    "name": [{"family": "Imported", "given": ["Ian"]}],
+                    "gender": "male",
+                },
+            },
+            {"fullUrl": "urn:uuid:1f7c", "resource": {**pain(7), "id": "pain-ok"}},
+            {"fullUrl": "urn:uuid:2f7c", "resource": {**pain(11), "id": "pain-bad"}},
+            {
+                "fullUrl": "urn:uuid:3f7c",
+                "resource": {
+                    "resourceType": "Immunization",
+                    "id": "imm",
+                    "status": "completed",
+                    "patient": subject,
+                },
+            },
+        ],
+    }
+    response = _upload(http, people, data, role="admin", media="application/json")
+    assert response.status_code == 200, response.text
+    outcome = response.json()
+    OperationOutcome.model_validate(outcome)
+    assert _counted(outcome, "stored") == {"patient: stored": 1, "pain_rating: stored": 1}, outcome
+    assert _counted(outcome, "unused") == {"Immunization: resource type not kept by hipspine": 1}
+    [rejected] = [i for i in outcome["issue"] if i["severity"] == "error"]
+    assert rejected["expression"] == ["Bundle.entry[2]"]
+    assert "0–10" in rejected["details"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("body", "media", "status", "field"),
+    [
+        ({"resourceType": "Bundle", "type": "collection"}, "text/plain", 415, None),
+        ({"resourceType": "Patient", "id": "x"}, FHIR_JSON, 422, "resourceType"),
+        ({"resourceType": "Bundle", "type": "searchset"}, FHIR_JSON, 422, "type"),
+        ({"resourceType": "Bundle", "type": "collection", "entry": {}}, FHIR_JSON, 422, "entry"),
+    ],
+)
+def test_upload_refuses_what_is_not_a_bundle_to_import(http, people, body, media, status, field):
+    response = _upload(http, people, body, media=media)
+    assert response.status_code == status
+    problem = response.json()
+    assert response.headers["content-type"].startswith("application/problem+json")
+    if field:
+        assert [e["field"] for e in problem["errors"]] == [field]
+
+
+def test_upload_is_for_staff_only_and_into_their_own_clinic(http, people):
+    data = {"resourceType": "Bundle", "type": "collection", "entry": []}
+    refused = _upload(http, people, data, role="patient")
+    assert refused.status_code == 403
+    assert [e.outcome for e in people.audit_for(refused.headers["X-Request-ID"])] == ["refused"]
+    # A record pointing at another clinic's patient is "not found", never written there.
+    bea = people.clinics["B"].patients["own"]
+    pain = {
+        "resourceType": "Observation",
+        "id": "pain-x",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+        "subject": {"reference": f"Patient/{bea}"},
+        "effectiveDateTime": "2025-11-17",
+        "valueInteger": 4,
+    }
+    data = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": pain}]}
+    before = counts(people.db)
+    outcome = _upload(http, people, data).json()
+    errors = [i for i in outcome["issue"] if i["severity"] == "error"]
+    [rejected] = errors
+    assert "not found in this clinic" in rejected["details"]["text"]
+    assert counts(people.db)["pain_rating"] == before["pain_rating"]
+
+
+def _counted(outcome: dict, code: str) -> dict[str, int]:
+    return {
+        issue["details"]["text"]: issue["extension"][0]["valueInteger"]
+        for issue in outcome["issue"]
+        if issue["details"]["coding"][0]["code"] == code
+    }

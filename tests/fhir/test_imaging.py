@@ -1,0 +1,110 @@
+"""Imaging grades out and in, on SQLite and PostgreSQL: the encounter case's imaging
+findings become one DiagnosticReport (LOINC 18748-4) with an Observation per grade or angle,
+valid R4 (fhir.resources R4B), and import back to the same export."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.diagnosticreport import DiagnosticReport
+
+from hipspine.fhir.exporter import export_patient
+from hipspine.fhir.importer import Importer
+from hipspine.fhir.validate import problem
+from hipspine.store.models import Encounter, Patient
+from hipspine.store.records import Records
+from tests.fhir.support import counts
+
+JOHN_CASE = json.loads((Path(__file__).parents[2] / "examples" / "john.json").read_text())
+
+
+def _imaging_patient(db, actor) -> str:
+    with db.transaction() as session:
+        records = Records(session, actor)
+        jo = records.add_patient(name="Jo Imaging", sex="male", birth_date=date(1968, 5, 2))
+        records.add(
+            Encounter(
+                patient_id=jo.id, kind="imaging", occurred_on=date(2025, 11, 20), case=JOHN_CASE
+            )
+        )
+        records.add(Encounter(patient_id=jo.id, kind="follow_up", occurred_on=date(2026, 1, 5)))
+    return jo.id
+
+
+def _report(data) -> dict:
+    [report] = [
+        e["resource"] for e in data["entry"] if e["resource"]["resourceType"] == "DiagnosticReport"
+    ]
+    return report
+
+
+def test_imaging_report_is_valid_r4_with_codes_sides_levels_and_units(db, world):
+    jo = _imaging_patient(db, world.clinician_a)
+    report = _report(export_patient(db, world.clinician_a, jo))
+    DiagnosticReport.model_validate(report)
+    assert problem(report) is None
+    assert report["code"]["coding"][0] == {
+        "system": "http://loinc.org", "code": "18748-4", "display": "Diagnostic imaging study"
+    }  # fmt: skip
+    observations = {o["id"]: o for o in report["contained"]}
+    for observation in observations.values():
+        get_fhir_model_class("Observation").model_validate(observation)
+    assert [r["reference"][1:] for r in report["result"]] == list(observations)
+    kl = observations["kellgren-lawrence-hip-right"]
+    assert kl["valueInteger"] == 3
+    side = kl["bodySite"]["extension"][0]["valueCodeableConcept"]["coding"]
+    assert {"system": "http://snomed.info/sct", "code": "24028007", "display": "Right"} in side
+    assert observations["tonnis-hip-right"]["valueInteger"] == 2
+    facet = observations["weishaupt-facet-bilateral-L4-L5"]
+    assert facet["valueInteger"] == 2
+    assert facet["bodySite"]["coding"] == [
+        {"system": "https://hipspine.org/fhir/CodeSystem/spinal-level", "code": "L4-L5"}
+    ]
+    assert observations["lee-foraminal-right-L4-L5"]["valueInteger"] == 1
+    assert observations["disc-herniation-root-compression-right-L4-L5"]["valueBoolean"] is False
+    assert observations["pelvic-incidence"]["valueQuantity"] == {
+        "value": 52, "unit": "deg", "system": "http://unitsofmeasure.org", "code": "deg"
+    }  # fmt: skip
+    assert {"sacral-slope-standing", "sacral-slope-sitting", "lumbar-lordosis-standing"} <= set(
+        observations
+    )
+
+
+def test_imaging_export_import_export_is_identical_and_idempotent(db, world):
+    jo = _imaging_patient(db, world.clinician_a)
+    first = export_patient(db, world.clinician_a, jo)
+    assert sum(e["resource"]["resourceType"] == "DiagnosticReport" for e in first["entry"]) == 1
+    with db.transaction() as session:
+        session.delete(session.get(Patient, jo))
+
+    report = Importer(db, world.clinician_a).import_bundle(first, "jo.json")
+    assert report.problem_count == 0, report.problems
+    assert report.stored["encounter"] == 1
+    assert export_patient(db, world.clinician_a, jo) == first
+    with db.transaction() as session:
+        encounter = session.get(Encounter, _report(first)["id"])
+        assert encounter is not None and encounter.kind == "imaging"
+        assert {f["finding"] for f in encounter.case["findings"]} >= {
+            "kellgren_lawrence_hip", "weishaupt_facet", "pelvic_incidence"
+        }  # fmt: skip
+
+    after = counts(db)
+    again = Importer(db, world.clinician_a).import_bundle(first, "jo.json")
+    assert again.stored_total == 0 and counts(db) == after
+
+
+def test_a_bad_grade_is_rejected_naming_the_finding(db, world):
+    jo = _imaging_patient(db, world.clinician_a)
+    data = export_patient(db, world.clinician_a, jo)
+    with db.transaction() as session:
+        session.delete(session.get(Patient, jo))
+    report = _report(data)
+    for observation in report["contained"]:
+        if observation["id"] == "kellgren-lawrence-hip-right":
+            observation["valueInteger"] = 7
+    result = Importer(db, world.clinician_a).import_bundle(data, "jo.json")
+    [bad] = result.problems
+    assert "kellgren_lawrence_hip" in bad.reason and "0–4" in bad.reason
