@@ -140,7 +140,8 @@ def test_labels_headings_and_keyboard(server: Server, laptop: Any, browser: Any)
     page = laptop
     # Keyboard only: the e-mail field has focus, Tab to the password, Enter signs in.
     page.goto(f"{server.url}/sign-in")
-    assert page.evaluate("document.activeElement.id") == "email"
+    # Browsers apply autofocus at the next rendering step after load, not at load itself.
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'email'")
     page.keyboard.type("demo@hipspine.example")
     page.keyboard.press("Tab")
     page.keyboard.type("hipspine-demo")
@@ -180,5 +181,5 @@ def test_labels_headings_and_keyboard(server: Server, laptop: Any, browser: Any)
     page.get_by_role("button", name="Save and continue to history").click()
     alert = page.get_by_role("alert")
     assert "name" in alert.inner_text()
-    assert page.evaluate("document.activeElement.getAttribute('role')") == "alert"
+    page.wait_for_function("document.activeElement.getAttribute('role') === 'alert'")
     assert page.get_by_label("Date of birth").input_value() == "1967-03-01"
