@@ -37,12 +37,12 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from hipspine.fhir import bundle, ndjson, patient
 from hipspine.fhir._common import Invalid, Unused
-from hipspine.fhir.importer import MAPPERS, Importer, _model, _patient_ref
+from hipspine.fhir.importer import MAPPERS, Importer, _patient_ref
 from hipspine.store import audit
 from hipspine.store.audit import Actor
 from hipspine.store.db import Database
 from hipspine.store.migrate import upgrade
-from hipspine.store.models import Clinic, FhirSource, User, now
+from hipspine.store.models import Base, Clinic, FhirSource, User, now
 
 CACHE = Path(os.environ.get("HIPSPINE_BENCH_DIR", "var/bench")) / "synthea"
 SYNTHEA_PATIENTS = 6
@@ -186,6 +186,10 @@ def write_registry(folder: Path, patients: int) -> tuple[list[Path], int]:
                 writer.write(resource)
             lines += len(out)
     return sorted(folder.glob("*.ndjson"), key=lambda p: (p.stem != "Patient", p.name)), lines
+
+
+def _model(table: str) -> Any:
+    return next(m.class_ for m in Base.registry.mappers if m.local_table.name == table)
 
 
 def _clinic(db: Database) -> Actor:

@@ -694,7 +694,7 @@ def write(
     """
     from sqlalchemy import select
 
-    from hipspine.store import audit
+    from hipspine.store import audit, bulk
     from hipspine.store.audit import Actor
     from hipspine.store.models import Clinic, Patient
 
@@ -721,11 +721,9 @@ def write(
     for c in chunks(patients, seed, len(ids)):
         tables = _chunk_rows(c, seed, ids, created)
         with database.transaction() as session:
-            raw = session.connection().connection.driver_connection
             for name in TABLE_ORDER:
                 columns, values = tables[name]
-                if values:
-                    _bulk_insert(raw, database.is_sqlite, name, columns, values)
+                bulk.insert_tuples(session, name, columns, values)
                 rows[name] += len(values)
             audit.record(
                 session,
@@ -739,18 +737,3 @@ def write(
         if progress:
             progress(done, patients)
     return SynthResult(patients, rows, batches, ids)
-
-
-def _bulk_insert(
-    raw: Any, sqlite: bool, table: str, columns: list[str], rows: list[tuple[Any, ...]]
-) -> None:
-    names = ", ".join(f'"{c}"' if c == "case" else c for c in columns)
-    if sqlite:
-        marks = ", ".join("?" * len(columns))
-        cursor = raw.cursor()
-        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
-        cursor.close()
-        return
-    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)

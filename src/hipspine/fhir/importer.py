@@ -32,7 +32,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import ARRAY, String, Table, any_, bindparam, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,7 +51,7 @@ from hipspine.fhir import (
 )
 from hipspine.fhir._common import Invalid, Row, Unused
 from hipspine.fhir.validate import problem as structural_problem
-from hipspine.store import audit
+from hipspine.store import audit, bulk
 from hipspine.store.audit import Actor
 from hipspine.store.db import Database
 from hipspine.store.models import AuditEvent, Base, FhirSource, Role, new_id, now
@@ -79,6 +79,10 @@ MAPPERS: dict[str, Mapper] = {
     "DiagnosticReport": _fixed("encounter", imaging.from_fhir),
 }
 """Resource types that can become hipspine records, and how."""
+
+KEPT = frozenset({"Patient", *MAPPERS})
+"""Every resource type hipspine keeps; the rest are counted by type and passed over."""
+UNUSED_TYPE = "resource type not kept by hipspine"
 
 
 @dataclass
@@ -133,7 +137,8 @@ class _Item:
 
 @dataclass
 class _Pending:
-    item: _Item
+    file: str
+    where: str
     kind: str
     source_system: str
     source_id: str
@@ -160,7 +165,7 @@ class Importer:
         db: Database,
         actor: Actor,
         *,
-        batch_size: int = 2000,
+        batch_size: int = 5000,
         progress: Callable[[Report], None] | None = None,
         validate: bool = True,
         session: Session | None = None,
@@ -200,23 +205,34 @@ class Importer:
     # -- readers -------------------------------------------------------------------------
 
     def _ndjson(self, path: Path) -> None:
-        batch: list[_Item] = []
-        for line in ndjson.read(path):
+        # Each line is mapped as soon as it is read and only its row is kept: the parsed
+        # resource is freed at once, so memory and garbage-collection work stay small.
+        # (Storing on a second thread while the next batch is read was measured slower:
+        # the SQLite driver gives up the interpreter lock for every row, then waits for it.)
+        batch: list[_Pending] = []
+        name = str(path)
+        for line in ndjson.read(path, wanted=KEPT):
             self.report.read += 1
+            if line.resource is None and line.error is None:
+                self.report.unused[(str(line.kind), UNUSED_TYPE)] += 1
+                continue
             if line.resource is None:
-                self.report.problem(str(path), f"line {line.number}", line.error or "unreadable")
+                self.report.problem(name, f"line {line.number}", line.error or "unreadable")
                 continue
-            kind = line.resource.get("resourceType")
-            if isinstance(kind, str) and kind != "Patient" and kind not in MAPPERS:
-                # Counted at once and not held: memory stays bounded by the kept resources.
-                self.report.unused[(kind, "resource type not kept by hipspine")] += 1
-                continue
-            batch.append(_Item(line.resource, str(path), f"line {line.number}"))
-            if len(batch) >= self.batch_size:
-                self._unit(batch)
-                batch = []
+            pending = self._prepare(_Item(line.resource, name, f"line {line.number}"))
+            if pending is not None:
+                batch.append(pending)
+                if len(batch) >= self.batch_size:
+                    self._commit(batch, whole=False)
+                    self._progress()
+                    batch = []
         if batch:
-            self._unit(batch)
+            self._commit(batch, whole=False)
+            self._progress()
+
+    def _progress(self) -> None:
+        if self.progress is not None:
+            self.progress(self.report)
 
     def _bundle(self, path: Path) -> None:
         try:
@@ -258,33 +274,31 @@ class Importer:
     # -- one unit of work ----------------------------------------------------------------
 
     def _unit(self, items: list[_Item]) -> None:
-        patients: list[_Pending] = []
-        records: list[_Pending] = []
-        for item in items:
-            pending = self._prepare(item)
-            if pending is not None:
-                (patients if pending.kind == "Patient" else records).append(pending)
-        if patients or records:
+        """A Bundle's patient (or a lone resource): all of it stored, or none of it."""
+        pending = [p for p in map(self._prepare, items) if p is not None]
+        self._commit(pending, whole=True)
+        self._progress()
+
+    def _commit(self, pending: list[_Pending], *, whole: bool) -> None:
+        if pending:
             try:
-                self._store(patients, records)
+                self._store(
+                    [p for p in pending if p.kind == "Patient"],
+                    [p for p in pending if p.kind != "Patient"],
+                )
             except (IntegrityError, DBAPIError) as error:
-                if len(items) == 1:
+                first = pending[0]
+                if len(pending) == 1:
+                    self.report.problem(first.file, first.where, f"not stored: {_reason(error)}")
+                elif whole:
                     self.report.problem(
-                        items[0].file, items[0].where, f"not stored: {_reason(error)}"
-                    )
-                elif all(i.file == items[0].file and "entry" in i.where for i in items):
-                    # A Bundle patient is all or nothing: report the patient, store none.
-                    self.report.problem(
-                        items[0].file,
-                        items[0].where,
-                        f"patient not imported ({len(items)} resources): {_reason(error)}",
+                        first.file,
+                        first.where,
+                        f"patient not imported ({len(pending)} resources): {_reason(error)}",
                     )
                 else:
-                    for item in items:  # isolate the bad resource of an NDJSON batch
-                        self._unit([item])
-                    return
-        if self.progress is not None:
-            self.progress(self.report)
+                    for one in pending:  # isolate the bad resource of an NDJSON batch
+                        self._commit([one], whole=False)
 
     def _prepare(self, item: _Item) -> _Pending | None:
         resource = item.resource
@@ -292,8 +306,8 @@ class Importer:
         if not isinstance(kind, str):
             self.report.problem(item.file, item.where, "resourceType missing")
             return None
-        if kind != "Patient" and kind not in MAPPERS:
-            self.report.unused[(kind, "resource type not kept by hipspine")] += 1
+        if kind not in KEPT:
+            self.report.unused[(kind, UNUSED_TYPE)] += 1
             return None
         try:
             if kind == "Patient":
@@ -319,7 +333,7 @@ class Importer:
         if kind != "Patient" and ref is None:
             self.report.problem(item.file, item.where, f"{kind}.subject: no patient reference")
             return None
-        return _Pending(item, kind, system, source_id, table, row, ref)
+        return _Pending(item.file, item.where, kind, system, source_id, table, row, ref)
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
@@ -336,7 +350,7 @@ class Importer:
     def _store(self, patients: list[_Pending], records: list[_Pending]) -> None:
         report = Report()  # counts of this unit, merged only after commit
         with self._transaction() as session:
-            seen = self._already_imported(session, patients + records)
+            seen, taken = self._already_imported(session, patients + records)
             stamp = now()
             patient_ids: dict[str, str] = {}
             links: list[dict[str, Any]] = []
@@ -347,56 +361,49 @@ class Importer:
                     patient_ids[pending.source_id] = seen[key]
                     report.already += 1
                     continue
-                record_id = pending.source_id
-                new_patients.append({**pending.row, "id": record_id, "clinic_id": self.clinic_id})
-                seen[key] = record_id
-                patient_ids[pending.source_id] = record_id
-                links.append(self._link(pending, record_id, record_id, stamp))
-            free = self._free_ids(session, "patient", [p["id"] for p in new_patients])
-            for row in new_patients:
-                if row["id"] not in free:
-                    old = row["id"]
-                    row["id"] = new_id()
-                    for link in links:
-                        if link["record_id"] == old:
-                            link["record_id"] = link["patient_id"] = row["id"]
-                    patient_ids = {
-                        k: (row["id"] if v == old else v) for k, v in patient_ids.items()
+                record_id = _free(pending.source_id, taken["patient"])
+                new_patients.append(
+                    {
+                        **pending.row,
+                        "id": record_id,
+                        "clinic_id": self.clinic_id,
+                        "created_at": stamp,
+                        "updated_at": stamp,
+                        "version": 1,
                     }
-            for row in new_patients:
-                row.update(created_at=stamp, updated_at=stamp, version=1)
-            if new_patients:
-                _insert(session, _model("patient"), new_patients)
+                )
+                seen[key] = patient_ids[pending.source_id] = record_id
+                links.append(self._link(pending, record_id, record_id, stamp))
+            bulk.insert_rows(session, _table("patient"), new_patients)
             report.patients_created += len(new_patients)
             report.stored["patient"] += len(new_patients)
 
             unresolved = {
-                p.patient_ref.split("/", 1)[1]
-                for p in records
-                if p.patient_ref and p.patient_ref.split("/", 1)[1] not in patient_ids
+                ref for p in records if (ref := _patient_id(p)) and ref not in patient_ids
             }
             patient_ids.update(self._known_patients(session, unresolved))
             by_table: dict[str, list[dict[str, Any]]] = {}
-            touched: dict[str, bool] = {pid: True for pid in patient_ids.values()}
+            touched: dict[str, bool] = dict.fromkeys(patient_ids.values(), True)
             for pending in records:
                 key = (pending.kind, pending.source_system, pending.source_id)
                 if key in seen:
                     report.already += 1
                     continue
-                patient_ref = str(pending.patient_ref).split("/", 1)[1]
+                patient_ref = _patient_id(pending)
                 owner = patient_ids.get(patient_ref)
                 if owner is None:
                     report.problem(
-                        pending.item.file,
-                        pending.item.where,
+                        pending.file,
+                        pending.where,
                         f"{pending.kind}.subject: patient {patient_ref} not found in this clinic"
                         " (import its Patient first)",
                     )
                     continue
-                seen[key] = pending.source_id
+                record_id = _free(pending.source_id, taken[pending.table])
+                seen[key] = record_id
                 row = {
                     **pending.row,
-                    "id": pending.source_id[:36],
+                    "id": record_id,
                     "clinic_id": self.clinic_id,
                     "patient_id": owner,
                     "created_at": stamp,
@@ -405,21 +412,12 @@ class Importer:
                 if pending.table in _WITH_VERSION:
                     row["version"] = 1
                 by_table.setdefault(pending.table, []).append(row)
-                links.append(self._link(pending, owner, row["id"], stamp))
+                links.append(self._link(pending, owner, record_id, stamp))
                 touched.setdefault(owner, False)
             for table, rows in by_table.items():
-                free = self._free_ids(session, table, [r["id"] for r in rows])
-                for row in rows:
-                    if row["id"] not in free:
-                        renamed = new_id()
-                        for link in links:
-                            if link["record_id"] == row["id"] and link["record_table"] == table:
-                                link["record_id"] = renamed
-                        row["id"] = renamed
-                _insert(session, _model(table), rows)
+                bulk.insert_rows(session, _table(table), rows)
                 report.stored[table] += len(rows)
-            if links:
-                _insert(session, FhirSource, links)
+            bulk.insert_rows(session, _table("fhir_source"), links)
             received = {link["patient_id"] for link in links}
             append_audit(session, self.actor, "import", [pid for pid in touched if pid in received])
         self._merge(report)
@@ -443,83 +441,84 @@ class Importer:
 
     def _already_imported(
         self, session: Session, pending: list[_Pending]
-    ) -> dict[tuple[str, str, str], str]:
-        """Keys of resources this clinic already holds (imported, or its own records)."""
+    ) -> tuple[dict[tuple[str, str, str], str], dict[str, dict[str, str]]]:
+        """Resources this clinic already holds, and the ids already taken in each table.
+
+        Returns (key → the record or patient id it became, table → {taken id: its clinic}).
+        A resource is held when ``fhir_source`` records it, or when its id is already a
+        record of this clinic in its table (a hipspine export re-imported into its clinic).
+        Every lookup uses a unique index, so its cost does not grow with the database.
+        """
         found: dict[tuple[str, str, str], str] = {}
-        if not pending:
-            return found
+        taken: dict[str, dict[str, str]] = {"patient": {}}
+        by_kind: dict[str, set[str]] = {}
+        for p in pending:
+            by_kind.setdefault(p.kind, set()).add(p.source_id)
         wanted = {(p.kind, p.source_system, p.source_id) for p in pending}
-        ids = sorted({p.source_id for p in pending})
-        for chunk in _chunks(ids, 500):
-            rows = session.execute(
-                select(
-                    FhirSource.resource_type,
-                    FhirSource.source_system,
-                    FhirSource.source_id,
-                    FhirSource.record_id,
-                    FhirSource.patient_id,
-                ).where(FhirSource.clinic_id == self.clinic_id, FhirSource.source_id.in_(chunk))
-            )
-            for kind, system, source_id, record_id, patient_id in rows:
-                if (kind, system, source_id) in wanted:
-                    found[(kind, system, source_id)] = (
-                        patient_id if kind == "Patient" else record_id or ""
+        for kind, ids in by_kind.items():
+            for chunk in _chunks(sorted(ids)):
+                rows = session.execute(
+                    select(
+                        FhirSource.source_system,
+                        FhirSource.source_id,
+                        FhirSource.record_id,
+                        FhirSource.patient_id,
+                    ).where(
+                        FhirSource.clinic_id == self.clinic_id,
+                        FhirSource.resource_type == kind,
+                        _among(session, FhirSource.source_id, chunk),
                     )
-        # A hipspine export re-imported into its own clinic: the ids are this clinic's records.
-        by_table: dict[str, list[_Pending]] = {}
+                )
+                for system, source_id, record_id, patient_id in rows:
+                    if (kind, system, source_id) in wanted:
+                        found[(kind, system, source_id)] = (
+                            patient_id if kind == "Patient" else record_id or ""
+                        )
+        by_table: dict[str, set[str]] = {}
         for p in pending:
             if (p.kind, p.source_system, p.source_id) not in found:
-                by_table.setdefault(p.table, []).append(p)
-        for table, items in by_table.items():
-            model = _model(table)
-            for chunk in _chunks([p.source_id for p in items], 500):
-                owned = set(
-                    session.execute(
-                        select(model.id).where(  # type: ignore[attr-defined]
-                            model.id.in_(chunk),  # type: ignore[attr-defined]
-                            model.clinic_id == self.clinic_id,  # type: ignore[attr-defined]
-                        )
-                    ).scalars()
-                )
-                for p in items:
-                    if p.source_id in owned:
-                        found[(p.kind, p.source_system, p.source_id)] = p.source_id
-        return found
+                by_table.setdefault(p.table, set()).add(p.source_id)
+        for table, ids in by_table.items():
+            taken[table] = in_use = self._ids_in_use(session, table, ids)
+            for p in pending:
+                key = (p.kind, p.source_system, p.source_id)
+                mine = in_use.get(p.source_id) == self.clinic_id
+                if p.table == table and key not in found and mine:
+                    found[key] = p.source_id
+        return found, taken
 
-    def _free_ids(self, session: Session, table: str, ids: list[str]) -> set[str]:
-        """The ids not yet taken in ``table`` (in any clinic: ids are global)."""
-        model = _model(table)
-        taken: set[str] = set()
-        for chunk in _chunks(ids, 500):
-            taken.update(
-                session.execute(
-                    select(model.id).where(model.id.in_(chunk))  # type: ignore[attr-defined]
-                ).scalars()
-            )
-        return {i for i in ids if i not in taken and len(i) <= 36}
+    @staticmethod
+    def _ids_in_use(session: Session, table: str, ids: set[str]) -> dict[str, str]:
+        """Which of ``ids`` are records of ``table`` already (ids are global), and whose."""
+        columns = _table(table).c
+        in_use: dict[str, str] = {}
+        for chunk in _chunks(sorted(i for i in ids if len(i) <= 36)):
+            query = select(columns.id, columns.clinic_id).where(_among(session, columns.id, chunk))
+            in_use.update((row.id, row.clinic_id) for row in session.execute(query))
+        return in_use
 
     def _known_patients(self, session: Session, refs: set[str]) -> dict[str, str]:
-        """Source patient id -> hipspine patient id, for patients imported or native here."""
-        found: dict[str, str] = {}
-        model = _model("patient")
-        for chunk in _chunks(sorted(refs), 500):
+        """Source patient id -> hipspine patient id, for patients native or imported here.
+
+        A patient keeps its source id as its hipspine id unless that id was taken, so the
+        patient table answers nearly every reference by primary key; the rest were renamed
+        on import and are found through ``fhir_source``.
+        """
+        found = {
+            pid: pid
+            for pid, clinic in self._ids_in_use(session, "patient", refs).items()
+            if clinic == self.clinic_id
+        }
+        rest = sorted(refs - found.keys())
+        for chunk in _chunks(rest):
             for source_id, patient_id in session.execute(
                 select(FhirSource.source_id, FhirSource.patient_id).where(
                     FhirSource.clinic_id == self.clinic_id,
                     FhirSource.resource_type == "Patient",
-                    FhirSource.source_id.in_(chunk),
+                    _among(session, FhirSource.source_id, chunk),
                 )
             ):
-                found[source_id] = patient_id
-            rest = [r for r in chunk if r not in found]
-            if rest:
-                for (pid,) in session.execute(
-                    select(model.id).where(  # type: ignore[attr-defined]
-                        model.id.in_(rest),  # type: ignore[attr-defined]
-                        model.clinic_id == self.clinic_id,  # type: ignore[attr-defined]
-                    )
-                ):
-                    found[pid] = pid
+                found.setdefault(source_id, patient_id)
         return found
 
     def _merge(self, unit: Report) -> None:
@@ -562,31 +561,20 @@ def append_audit(session: Session, actor: Actor, action: str, patient_ids: list[
         # The same hash as an AuditEvent would get, without an ORM object per entry.
         row["hash"] = previous = audit.entry_hash(previous, SimpleNamespace(**row))  # type: ignore[arg-type]
         rows.append(row)
-    _insert(session, AuditEvent, rows)
+    bulk.insert_rows(session, _table("audit_event"), rows)
 
 
-def _insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` with Core executemany, one statement per set of columns.
-
-    The ORM bulk path costs several times more per row than the database itself; every row
-    here is already a complete column mapping, so nothing of the ORM is needed.
-    """
-    if not rows:
-        return
-    table = model.__table__
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row), []).append(row)
-    for group in groups.values():
-        session.execute(table.insert(), group)  # type: ignore[attr-defined]
+def _table(name: str) -> Table:
+    return Base.metadata.tables[name]
 
 
-def _model(table: str) -> type[Base]:
-    if table == "patient":
-        from hipspine.store.models import Patient
+def _free(source_id: str, taken: Mapping[str, str]) -> str:
+    """The source id as the record's id when it is free and fits, else a new id."""
+    return source_id if len(source_id) <= 36 and source_id not in taken else new_id()
 
-        return Patient
-    return _TABLES[table]
+
+def _patient_id(pending: _Pending) -> str:
+    return str(pending.patient_ref).split("/", 1)[1]
 
 
 def _patient_ref(resource: Mapping[str, Any]) -> str | None:
@@ -599,7 +587,16 @@ def _patient_ref(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
+def _among(session: Session, column: Any, values: list[str]) -> Any:
+    """``column IN values``; on PostgreSQL ``= ANY(array)``: one parameter whatever the
+    count, so the driver does not re-parse a statement for every length of list."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(String)))
+    return column.in_(values)
+
+
+def _chunks(values: list[str], size: int = 2000) -> Iterator[list[str]]:
+    # 2,000 ids a query: well inside SQLite's 32,766 bound parameters.
     for start in range(0, len(values), size):
         yield values[start : start + size]
 

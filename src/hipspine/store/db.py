@@ -69,6 +69,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # 16 MiB of page cache (default 2 MiB): bulk imports insert random ids into several
+        # indexes, and a larger cache keeps their inner pages in memory (~10% faster).
+        cursor.execute("PRAGMA cache_size=-16384")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 

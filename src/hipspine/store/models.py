@@ -338,7 +338,7 @@ class StoredAssessment(_PatientRecord, Base):
 class FhirSource(Base):
     """Where an imported record came from: one row per imported FHIR resource.
 
-    The unique key (clinic, source system, resource type, source id) makes an import
+    The unique key (source id, resource type, clinic, source system) makes an import
     idempotent and resumable: a resource already recorded here is skipped, and the row is
     written in the same transaction as the records it produced. ``record_table`` is None
     for a resource that was read but produced no record.
@@ -346,11 +346,13 @@ class FhirSource(Base):
 
     __tablename__ = "fhir_source"
     __table_args__ = (
+        # The id leads: the importer looks up lists of ids (without their source system,
+        # which a subject reference does not carry), and only a leading column is sought.
         UniqueConstraint(
+            "source_id",
+            "resource_type",
             "clinic_id",
             "source_system",
-            "resource_type",
-            "source_id",
             name="fhir_source_once_per_clinic",
         ),
     )
