@@ -292,6 +292,22 @@ def _lifelines(treatment: str, code: int, group: pd.DataFrame) -> dict[str, Any]
     }
 
 
+TURNBULL_FIELDS = ("median_weeks_turnbull", "improved_by_turnbull")
+"""Not in the reference: lifelines' interval-censored fit loops in Python over the unique
+intervals every iteration, far too slow at registry size; ``tests/analytics/test_survival``
+checks hipspine's Turnbull NPMLE against lifelines on smaller data instead."""
+
+
+def comparable(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> dict[str, Any]:
+    """hipspine's report data limited to what the reference computes."""
+    out = {k: v for k, v in ours.items() if k in theirs}
+    out["time_to_improvement"] = [
+        {k: v for k, v in row.items() if k not in TURNBULL_FIELDS}
+        for row in ours["time_to_improvement"]
+    ]
+    return out
+
+
 def differences(a: Any, b: Any, path: str = "", *, tolerance: float = 1e-9) -> list[str]:
     """Where two reports differ (numbers compared with a relative tolerance)."""
     if isinstance(a, Mapping) and isinstance(b, Mapping):
@@ -316,4 +332,4 @@ def differences(a: Any, b: Any, path: str = "", *, tolerance: float = 1e-9) -> l
     return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
 
 
-__all__ = ["differences", "report"]
+__all__ = ["comparable", "differences", "report"]

@@ -191,6 +191,8 @@ def _pct(rate: float | None) -> str:
 
 def print_summary(data: dict[str, Any], console: Console) -> None:
     """A readable terminal summary of the report (all rows are in the JSON)."""
+    from hipspine.analytics.report import turnbull_weeks
+
     console.print(
         f"[bold]Registry report[/bold] as of {data['as_of']}: {data['cohort']['patients']:,} patients"
     )
@@ -217,6 +219,7 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
         "patients",
         "by 3 months (95% CI)",
         "median weeks (95% CI)",
+        "median weeks, between visits (Turnbull)",
     ):
         survival.add_column(column)
     for row in data["time_to_improvement"]:
@@ -229,6 +232,7 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
             f"{row['patients']:,}",
             f"{_pct(by['improved'])} ({_pct(by['ci_low'])}–{_pct(by['ci_high'])})",
             f"{median} ({'–' if lo is None else f'{lo:.1f}'}–{'–' if hi is None else f'{hi:.1f}'})",
+            turnbull_weeks(row["median_weeks_turnbull"]),
         )
     console.print(survival)
     a = data["analgesics"]

@@ -16,6 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from hipspine.analytics.report import turnbull_weeks
 from hipspine.reports import charts
 
 _ENV = Environment(
@@ -61,6 +62,7 @@ _ENV.filters["pct"] = _pct
 _ENV.filters["num"] = _num
 _ENV.filters["words"] = lambda v: "" if v is None else str(v).replace("_", " ")
 _ENV.filters["treatment"] = charts.treatment_label
+_ENV.filters["turnbull_weeks"] = turnbull_weeks
 
 
 def body_css() -> str:
