@@ -746,6 +746,10 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.0f}%"
 
 
+def _patients(n: int) -> str:
+    return "1 patient" if n == 1 else f"{n:,} patients"
+
+
 def turnbull_weeks(median: Sequence[float | None] | None) -> str:
     """The Turnbull median as words: a week, the weeks it lies between, or beyond a week."""
     if median is None:
@@ -773,7 +777,7 @@ def statements(data: Mapping[str, Any]) -> list[str]:
         )
         out.append(
             f"{region.capitalize()} pain: {_pct(by['improved'])} (95% CI {_pct(by['ci_low'])}–{_pct(by['ci_high'])}) "
-            f"had a clinically important improvement by 3 months (Kaplan–Meier, {row['patients']} patients); "
+            f"had a clinically important improvement by 3 months (Kaplan–Meier, {_patients(row['patients'])}); "
             f"median time to first improvement {med_text}, as seen at visits; allowing that "
             f"it happened between visits (Turnbull), {turnbull_weeks(row['median_weeks_turnbull'])}"
             " weeks."
