@@ -13,8 +13,9 @@ mix: mostly Observations (vital signs, labs, pain), Claims, Encounters, Procedur
   the same audit entries, commit every 1,000 rows.
 
 Both keep the same records. Printed per database: resources read per second, records
-stored per second, the ratio, and peak Python memory (tracemalloc) at two file sizes to
-show memory does not grow with the file. Run: ``python -m benchmarks fhir_import``.
+stored per second, the ratio, and peak Python memory (tracemalloc) at two file sizes (the
+second four times the first) to show memory does not grow with the file.
+Run: ``python -m benchmarks fhir_import``.
 """
 
 from __future__ import annotations
@@ -332,15 +333,16 @@ def main() -> None:
         return f"sqlite:///{work / f'db{next(counter)}.sqlite3'}"
 
     try:
+        # (label, hipspine's file, the baseline's, a 4× file for the memory check)
         datasets = [
-            ("registry", write_registry(work / "r1000", 1000), write_registry(work / "r200", 200)),
-            ("Synthea", write_ndjson(work / "s8", 8), write_ndjson(work / "s2", 2)),
+            ("registry", *(write_registry(work / f"r{n}", n) for n in (1000, 200, 4000))),
+            ("Synthea", *(write_ndjson(work / f"s{n}", n) for n in (8, 2, 32))),
         ]
         try:
             from tests.support.postgres import fresh_database, postgres_server
         except ImportError:
             postgres_server = None  # type: ignore[assignment]
-        for label, (large, large_lines), (small, small_lines) in datasets:
+        for label, (large, large_lines), (small, small_lines), (huge, huge_lines) in datasets:
             print(
                 f"FHIR bulk import, {label} NDJSON: hipspine on {large_lines:,} resources, "
                 f"baseline on {small_lines:,}"
@@ -352,11 +354,12 @@ def main() -> None:
                           small, small_lines)  # fmt: skip
             else:
                 print("  PostgreSQL: skipped (tests.support.postgres not importable)")
-            small_peak = _peak(sqlite_url, small)
+            # both sizes well past one batch, so a leak would show as growth
             large_peak = _peak(sqlite_url, large)
+            huge_peak = _peak(sqlite_url, huge)
             print(
-                f"  memory     peak {small_peak:,.1f} MiB at {small_lines:,} resources, "
-                f"{large_peak:,.1f} MiB at {large_lines:,} resources (SQLite, tracemalloc)"
+                f"  memory     peak {large_peak:,.1f} MiB at {large_lines:,} resources, "
+                f"{huge_peak:,.1f} MiB at {huge_lines:,} resources (SQLite, tracemalloc)"
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)

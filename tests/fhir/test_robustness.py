@@ -4,10 +4,13 @@ killed import resumes without duplicates; a clinic never reaches another's patie
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
+from sqlalchemy import select
 
 from hipspine.fhir.importer import Importer
+from hipspine.store.models import FhirSource
 from tests.fhir.support import bundles_as_ndjson, counts
 
 
@@ -34,25 +37,46 @@ class Killed(BaseException):
     pass
 
 
-def test_a_killed_import_resumes_without_duplicates(db, world, synthea_bundles, tmp_path):
+def stored_per_patient(db, clinic_id: str) -> dict[str, int]:
+    """Source id of each imported patient → resources stored for them in ``clinic_id``."""
+    with db.transaction() as session:
+        rows = session.execute(
+            select(FhirSource.patient_id, FhirSource.resource_type, FhirSource.source_id).where(
+                FhirSource.clinic_id == clinic_id
+            )
+        ).all()
+    source = {pid: sid for pid, kind, sid in rows if kind == "Patient"}
+    return dict(Counter(source[pid] for pid, _, _ in rows))
+
+
+def test_a_killed_import_leaves_whole_patients_and_resumes_without_duplicates(
+    db, world, synthea_bundles, tmp_path
+):
     files = bundles_as_ndjson(synthea_bundles, tmp_path / "bulk")
-    units = 0
-
-    def die_after_three(_report):
-        nonlocal units
-        units += 1
-        if units == 3:
-            raise Killed
-
-    with pytest.raises(Killed):
-        Importer(db, world.admin_a, batch_size=100, progress=die_after_three).import_files(files)
-    Importer(db, world.admin_a, batch_size=100).import_files(files)
-    resumed = counts(db)
-
     clean = Importer(db, world.admin_b, batch_size=100).import_files(files)
-    assert resumed["pain_rating"] == clean.stored["pain_rating"] > 0
-    assert resumed["fhir_source"] == clean.stored_total
-    assert resumed["patient"] == 3 + 2
+    whole = stored_per_patient(db, world.admin_b.clinic_id)
+    assert len(whole) == 2 and clean.problem_count == 0
+
+    def killed_after_first_commit(_report):
+        raise Killed
+
+    # Each NDJSON file holds one resource type, yet the import is killed with exactly the
+    # first patient stored — all of that patient's resources, from every file — and none
+    # of the other.
+    with pytest.raises(Killed):
+        Importer(
+            db, world.admin_a, batch_size=10, progress=killed_after_first_commit
+        ).import_files(files)
+    partial = stored_per_patient(db, world.admin_a.clinic_id)
+    assert len(partial) == 1
+    assert all(partial[patient] == whole[patient] for patient in partial)
+
+    # Running it again imports the rest, and nothing twice.
+    Importer(db, world.admin_a, batch_size=100).import_files(files)
+    assert stored_per_patient(db, world.admin_a.clinic_id) == whole
+    resumed = counts(db)
+    assert resumed["patient"] == 3 + 2 + 2  # the world's, clinic A's two, clinic B's two
+    assert resumed["fhir_source"] == 2 * clean.stored_total
 
 
 def test_another_clinics_patient_is_not_found(db, world):

@@ -5,12 +5,14 @@ Guarantees:
 * **Authorised and isolated** — only clinic staff import, always into their own clinic; a
   reference to a patient of another clinic is "not found", like any other miss.
 * **Audited** — every patient who receives data gets one ``import`` audit entry per unit of
-  work (a patient's Bundle, or an NDJSON batch), in the same transaction.
-* **Transactional** — a Bundle is imported one patient at a time, each patient in one
-  transaction (all of that patient's records or none); NDJSON is imported in batches, each
-  batch in one transaction.
-* **Idempotent and resumable** — every stored resource leaves a ``fhir_source`` row (clinic,
-  source system, type, id) in the transaction that stored it; a resource already recorded
+  work (a patient's Bundle, or an NDJSON batch of whole patients), in the same transaction.
+* **Transactional per patient** — all of a patient's resources are stored in one
+  transaction or none are: a Bundle one patient at a time, Bulk Data NDJSON (one file per
+  resource type) regrouped by patient through a scratch index on disk, in batches of whole
+  patients. A batch that fails is retried a patient at a time, so only the bad patient is
+  left out (and reported).
+* **Idempotent and resumable** — every stored resource leaves a ``fhir_source`` row (source
+  id, type, clinic, source system) in the transaction that stored it; a resource already recorded
   there, or whose id is already a record of this clinic (a re-imported hipspine export), is
   skipped. Importing twice changes nothing; after a kill, running again completes the rest.
 * **Nothing dropped silently** — resources hipspine does not keep are counted by type and
@@ -23,9 +25,11 @@ Validation uses :func:`hipspine.fhir.validate.problem` (structural, agrees with 
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -182,13 +186,17 @@ class Importer:
     # -- entry points ------------------------------------------------------------------
 
     def import_files(self, paths: Iterable[Path]) -> Report:
-        """Import Bundles (``.json``) and NDJSON files (``.ndjson``); Patients' files first."""
-        ordered = sorted(paths, key=self._order)
-        for path in ordered:
-            if path.suffix in (".ndjson", ".jsonl") or path.name.endswith(".ndjson.gz"):
-                self._ndjson(path)
+        """Import Bundles (``.json``) and Bulk Data NDJSON files (``.ndjson``)."""
+        bulk_files: list[Path] = []
+        for path in sorted(paths):
+            if path.suffix == ".gz":
+                self.report.problem(str(path), "file", "compressed: decompress it first")
+            elif path.suffix in (".ndjson", ".jsonl"):
+                bulk_files.append(path)
             else:
                 self._bundle(path)
+        if bulk_files:
+            self._ndjson(bulk_files)
         return self.report
 
     def import_bundle(self, data: Mapping[str, Any], name: str = "<bundle>") -> Report:
@@ -196,38 +204,81 @@ class Importer:
         self._bundle_data(data, name)
         return self.report
 
-    @staticmethod
-    def _order(path: Path) -> tuple[int, str]:
-        if path.suffix == ".ndjson":
-            return (0 if ndjson.first_type(path) == "Patient" else 1, str(path))
-        return (0, str(path))
-
     # -- readers -------------------------------------------------------------------------
 
-    def _ndjson(self, path: Path) -> None:
-        # Each line is mapped as soon as it is read and only its row is kept: the parsed
-        # resource is freed at once, so memory and garbage-collection work stay small.
-        # (Storing on a second thread while the next batch is read was measured slower:
-        # the SQLite driver gives up the interpreter lock for every row, then waits for it.)
-        batch: list[_Pending] = []
-        name = str(path)
-        for line in ndjson.read(path, wanted=KEPT):
-            self.report.read += 1
-            if line.resource is None and line.error is None:
-                self.report.unused[(str(line.kind), UNUSED_TYPE)] += 1
-                continue
-            if line.resource is None:
-                self.report.problem(name, f"line {line.number}", line.error or "unreadable")
-                continue
-            pending = self._prepare(_Item(line.resource, name, f"line {line.number}"))
-            if pending is not None:
-                batch.append(pending)
-                if len(batch) >= self.batch_size:
-                    self._commit(batch, whole=False)
-                    self._progress()
-                    batch = []
-        if batch:
-            self._commit(batch, whole=False)
+    def _ndjson(self, paths: list[Path]) -> None:
+        """Bulk Data NDJSON, stored a whole patient at a time.
+
+        Each file holds one resource type, so a patient's resources are spread over all of
+        them. A first pass reads every line once and notes in a scratch index on disk which
+        patient each resource belongs to and where it is (memory stays flat at any size); a
+        second pass reads them back patient by patient, so every transaction holds whole
+        patients: a killed import leaves no patient half-imported, and running it again
+        imports the rest.
+        """
+        with tempfile.TemporaryDirectory(prefix="hipspine-import-") as scratch:
+            index = sqlite3.connect(Path(scratch) / "index.sqlite3")
+            try:
+                index.executescript(
+                    "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+                    "CREATE TABLE line (patient TEXT, file INTEGER, number INTEGER, at INTEGER)"
+                )
+                self._index(paths, index)
+                self._by_patient(paths, index)
+            finally:
+                index.close()
+
+    def _index(self, paths: list[Path], index: sqlite3.Connection) -> None:
+        rows: list[tuple[str, int, int, int]] = []
+        for file_no, path in enumerate(paths):
+            for line in ndjson.read(path, wanted=KEPT):
+                self.report.read += 1
+                resource = line.resource
+                if resource is None:
+                    if line.error is None:  # a type hipspine does not keep, passed over
+                        self.report.unused[(str(line.kind), UNUSED_TYPE)] += 1
+                    else:
+                        self.report.problem(str(path), f"line {line.number}", line.error)
+                    continue
+                if resource.get("resourceType") == "Patient":
+                    owner = f"Patient/{resource.get('id')}"
+                else:
+                    owner = _patient_ref(resource) or ""  # none: rejected when prepared
+                rows.append((owner, file_no, line.number, line.offset))
+                if len(rows) >= 10_000:
+                    index.executemany("INSERT INTO line VALUES (?, ?, ?, ?)", rows)
+                    rows = []
+        index.executemany("INSERT INTO line VALUES (?, ?, ?, ?)", rows)
+
+    def _by_patient(self, paths: list[Path], index: sqlite3.Connection) -> None:
+        # Each line was parsed once to index it and is parsed again here: holding the parsed
+        # resources instead would make memory grow with the file.
+        with ExitStack() as files:
+            handles = [files.enter_context(path.open("rb")) for path in paths]
+            batch: list[list[_Pending]] = []
+            group: list[_Pending] = []
+            size, current = 0, None
+            order = "SELECT patient, file, number, at FROM line ORDER BY patient, file, number"
+            for owner, file_no, number, at in index.execute(order):
+                if owner != current:
+                    if group:
+                        batch.append(group)
+                    size, group, current = size + len(group), [], owner
+                    if size >= self.batch_size:
+                        self._commit(batch)
+                        self._progress()
+                        batch, size = [], 0
+                name, where = str(paths[file_no]), f"line {number}"
+                line = ndjson.read_at(handles[file_no], number, at)
+                if line.resource is None:  # the file changed since the first pass
+                    self.report.problem(name, where, line.error or "unreadable")
+                    continue
+                pending = self._prepare(_Item(line.resource, name, where))
+                if pending is not None:
+                    group.append(pending)
+            if group:
+                batch.append(group)
+            self._commit(batch)
             self._progress()
 
     def _progress(self) -> None:
@@ -275,30 +326,34 @@ class Importer:
 
     def _unit(self, items: list[_Item]) -> None:
         """A Bundle's patient (or a lone resource): all of it stored, or none of it."""
-        pending = [p for p in map(self._prepare, items) if p is not None]
-        self._commit(pending, whole=True)
+        self._commit([[p for p in map(self._prepare, items) if p is not None]])
         self._progress()
 
-    def _commit(self, pending: list[_Pending], *, whole: bool) -> None:
-        if pending:
-            try:
-                self._store(
-                    [p for p in pending if p.kind == "Patient"],
-                    [p for p in pending if p.kind != "Patient"],
+    def _commit(self, patients: list[list[_Pending]]) -> None:
+        """Store the resources of whole patients in one transaction; if that fails, each
+        patient in a transaction of its own, so one bad patient does not hold back the rest."""
+        pending = [p for group in patients for p in group]
+        if not pending:
+            return
+        try:
+            self._store(
+                [p for p in pending if p.kind == "Patient"],
+                [p for p in pending if p.kind != "Patient"],
+            )
+        except (IntegrityError, DBAPIError) as error:
+            if len(patients) > 1:
+                for group in patients:
+                    self._commit([group])
+                return
+            first = pending[0]
+            if len(pending) == 1:
+                self.report.problem(first.file, first.where, f"not stored: {_reason(error)}")
+            else:
+                self.report.problem(
+                    first.file,
+                    first.where,
+                    f"patient not imported ({len(pending)} resources): {_reason(error)}",
                 )
-            except (IntegrityError, DBAPIError) as error:
-                first = pending[0]
-                if len(pending) == 1:
-                    self.report.problem(first.file, first.where, f"not stored: {_reason(error)}")
-                elif whole:
-                    self.report.problem(
-                        first.file,
-                        first.where,
-                        f"patient not imported ({len(pending)} resources): {_reason(error)}",
-                    )
-                else:
-                    for one in pending:  # isolate the bad resource of an NDJSON batch
-                        self._commit([one], whole=False)
 
     def _prepare(self, item: _Item) -> _Pending | None:
         resource = item.resource
@@ -474,17 +529,15 @@ class Importer:
                         found[(kind, system, source_id)] = (
                             patient_id if kind == "Patient" else record_id or ""
                         )
-        by_table: dict[str, set[str]] = {}
+        by_table: dict[str, list[_Pending]] = {}
         for p in pending:
             if (p.kind, p.source_system, p.source_id) not in found:
-                by_table.setdefault(p.table, set()).add(p.source_id)
-        for table, ids in by_table.items():
-            taken[table] = in_use = self._ids_in_use(session, table, ids)
-            for p in pending:
-                key = (p.kind, p.source_system, p.source_id)
-                mine = in_use.get(p.source_id) == self.clinic_id
-                if p.table == table and key not in found and mine:
-                    found[key] = p.source_id
+                by_table.setdefault(p.table, []).append(p)
+        for table, items in by_table.items():
+            taken[table] = in_use = self._ids_in_use(session, table, {p.source_id for p in items})
+            for p in items:
+                if in_use.get(p.source_id) == self.clinic_id:
+                    found[(p.kind, p.source_system, p.source_id)] = p.source_id
         return found, taken
 
     @staticmethod
