@@ -8,6 +8,7 @@ from datetime import date
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
+from hipspine.analytics import synth
 from hipspine.fhir.exporter import export_all, export_patient
 from hipspine.fhir.importer import Importer
 from hipspine.fhir.ndjson import read
@@ -98,3 +99,20 @@ def test_bulk_export_streams_ndjson_per_type(db, world, tmp_path):
             assert line.resource["resourceType"] == path.stem
     patients = [line.resource for line in read(tmp_path / "Patient.ndjson")]
     assert world.bea not in {p["id"] for p in patients if p}
+
+
+def test_a_synthetic_clinic_exports_valid_r4_and_imports_whole_elsewhere(db, world, tmp_path):
+    # The synthetic cohort answers the ODI, HOOS and LEFS; the LEFS version ("Binkley 1999")
+    # has a space, which a canonical (a URI) cannot carry unencoded.
+    synth.write(db, 30, seed=21, into=[world.clinician_a.clinic_id])
+    export_all(db, world.clinician_a, tmp_path)
+    instruments_seen = set()
+    for path in tmp_path.glob("*.ndjson"):
+        for line in read(path):
+            assert line.resource is not None and problem(line.resource) is None, line.number
+            if path.stem == "QuestionnaireResponse":
+                instruments_seen.add(line.resource["questionnaire"].split("|")[0])
+    assert "lefs" in {url.rsplit("/", 1)[1] for url in instruments_seen}
+    report = Importer(db, world.admin_b).import_files(sorted(tmp_path.glob("*.ndjson")))
+    assert report.problem_count == 0, report.problems[:3]
+    assert report.patients_created == 32  # the synthetic 30, John and Mary

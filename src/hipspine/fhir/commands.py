@@ -28,10 +28,9 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _database() -> Any:
-    from hipspine.config import load_settings
-    from hipspine.store.db import Database
+    from hipspine.store.migrate import open_database
 
-    return Database(load_settings().database_url)
+    return open_database()
 
 
 def interactive() -> bool:
@@ -81,8 +80,13 @@ def _actor(db: Any, clinic: str | None) -> Actor:
         chosen = [c for c in clinics if clinic in (c.id, c.name)]
     else:
         chosen = list(clinics)
+    if not clinics:
+        raise _fail(
+            f"no clinic in the database {db.url.render_as_string(hide_password=True)}: "
+            "create one with `hipspine open-clinic`, or set HIPSPINE_DATABASE_URL"
+        )
     if len(chosen) != 1:
-        names = ", ".join(f"{c.name} ({c.id})" for c in clinics) or "none"
+        names = ", ".join(f"{c.name} ({c.id})" for c in clinics)
         what = "no clinic matches" if clinic else "choose one with --clinic"
         raise _fail(f"{what}; clinics: {names}")
     return Actor(user_id=None, role="admin", clinic_id=chosen[0].id, client="cli")

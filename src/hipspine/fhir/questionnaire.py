@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from hipspine.clinical import instruments
 from hipspine.fhir._common import (
@@ -34,8 +35,13 @@ CONTEXT_EXT = f"{EXT}/response-context"
 
 
 def canonical(instrument: instruments.Instrument) -> str:
-    """The canonical URL of an instrument's Questionnaire, with its version."""
-    return f"{HIPSPINE}/Questionnaire/{instrument.id}|{instrument.version}"
+    """The canonical URL of an instrument's Questionnaire, with its version.
+
+    A canonical is a URI, which has no whitespace (FHIR's ``\\S*``), while versions such as
+    LEFS's "Binkley 1999" have spaces: the version is percent-encoded, as in any URI
+    (``…/lefs|Binkley%201999``); ``Questionnaire.version`` keeps the text as it is.
+    """
+    return f"{HIPSPINE}/Questionnaire/{instrument.id}|{quote(instrument.version, safe='')}"
 
 
 def _answer_system(instrument_id: str) -> str:
