@@ -64,9 +64,9 @@ def test_a_killed_import_leaves_whole_patients_and_resumes_without_duplicates(
     # first patient stored — all of that patient's resources, from every file — and none
     # of the other.
     with pytest.raises(Killed):
-        Importer(
-            db, world.admin_a, batch_size=10, progress=killed_after_first_commit
-        ).import_files(files)
+        Importer(db, world.admin_a, batch_size=10, progress=killed_after_first_commit).import_files(
+            files
+        )
     partial = stored_per_patient(db, world.admin_a.clinic_id)
     assert len(partial) == 1
     assert all(partial[patient] == whole[patient] for patient in partial)

@@ -23,13 +23,13 @@ Mapping (see :mod:`hipspine.analytics.registry` for the result):
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa  # type: ignore[import-untyped]
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 
 from hipspine.analytics.registry import (
     EPOCH,
@@ -70,8 +70,16 @@ def _days(value: Any) -> int:
     return int((value - EPOCH).days)
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+def _day_numbers(texts: Sequence[str]) -> np.ndarray:
+    """ISO dates (``YYYY-MM-DD``, as both databases render a date as text) → day numbers."""
+    days = np.array([t[:10] for t in texts], dtype="datetime64[D]")
+    return (days - np.datetime64(EPOCH, "D")).astype(np.int64)
+
+
+def _json(text: str | None) -> Any:
+    # JSON columns are read as text (cast in the query) and parsed here with orjson: several
+    # times faster than the JSON type's own json.loads per row.
+    return None if text is None else orjson.loads(text)
 
 
 def load(
@@ -137,7 +145,12 @@ def load(
     treatment: list[str] = ["pt_only"] * n
     target: list[str] = ["none"] * n
     q = scoped(
-        select(Procedure.patient_id, Procedure.type, Procedure.targets, Procedure.performed_on),
+        select(
+            Procedure.patient_id,
+            Procedure.type,
+            cast(Procedure.targets, String),
+            Procedure.performed_on,
+        ),
         Procedure,
     )
     for part in _rows(database, q, batch):
@@ -174,7 +187,10 @@ def load(
 
     kl = np.full(n, -1, dtype=np.int8)
     q = scoped(
-        select(Encounter.patient_id, Encounter.case).where(Encounter.kind == "imaging"), Encounter
+        select(Encounter.patient_id, cast(Encounter.case, String)).where(
+            Encounter.kind == "imaging"
+        ),
+        Encounter,
     )
     for part in _rows(database, q, batch):
         for patient, case in part:
@@ -220,64 +236,71 @@ def load(
     m_day: list[np.ndarray] = []
     m_value: list[np.ndarray] = []
 
-    def add(patient: list[str], measure: list[int], day: list[int], value: list[float]) -> None:
+    def add(patient: list[str], measure: Any, day: np.ndarray, value: Any) -> None:
         p = pids(patient)
-        d = np.array(day, dtype=np.int64) - treated[p]
+        d = day - treated[p]
         keep = known_start[p]
         m_pid.append(p[keep])
-        m_measure.append(np.array(measure, dtype=np.int8)[keep])
+        m_measure.append(np.asarray(measure, dtype=np.int8)[keep])
         m_day.append(d[keep].astype(np.int16))
-        m_value.append(np.array(value, dtype=np.float32)[keep])
+        m_value.append(np.asarray(value, dtype=np.float32)[keep])
 
+    # The bulk of the registry: read column by column, dates as ISO text turned into day
+    # numbers by NumPy, so no Python date object or JSON document is made per row.
     regions = {"lumbar": MEASURE_INDEX["nprs:lumbar"], "groin": MEASURE_INDEX["nprs:groin"]}
     q = scoped(
         select(
-            PainRating.patient_id, PainRating.region, PainRating.rated_on, PainRating.intensity
+            PainRating.patient_id,
+            PainRating.region,
+            cast(PainRating.rated_on, String),
+            PainRating.intensity,
         ).where(PainRating.region.in_(list(regions))),
         PainRating,
     )
     for part in _rows(database, q, batch):
-        add(
-            [r[0] for r in part],
-            [regions[r[1]] for r in part],
-            [_days(r[2]) for r in part],
-            [r[3] for r in part],
-        )
+        patient, region, rated, intensity = zip(*part, strict=True)
+        add(list(patient), [regions[r] for r in region], _day_numbers(rated), intensity)
     scores = {"odi": MEASURE_INDEX["odi"], "lefs": MEASURE_INDEX["lefs"]}
     q = scoped(
         select(
             QuestionnaireResponse.patient_id,
             QuestionnaireResponse.instrument,
-            QuestionnaireResponse.completed_on,
+            cast(QuestionnaireResponse.completed_on, String),
             QuestionnaireResponse.score,
-            QuestionnaireResponse.subscales,
-        ).where(QuestionnaireResponse.instrument.in_([*scores, "hoos"])),
+        ).where(
+            QuestionnaireResponse.instrument.in_(list(scores)),
+            QuestionnaireResponse.score.is_not(None),
+        ),
+        QuestionnaireResponse,
+    )
+    for part in _rows(database, q, batch):
+        patient, instrument, completed, score = zip(*part, strict=True)
+        add(list(patient), [scores[i] for i in instrument], _day_numbers(completed), score)
+    q = scoped(
+        select(
+            QuestionnaireResponse.patient_id,
+            cast(QuestionnaireResponse.completed_on, String),
+            cast(QuestionnaireResponse.subscales, String),
+        ).where(QuestionnaireResponse.instrument == "hoos"),
         QuestionnaireResponse,
     )
     for part in _rows(database, q, batch):
         f_patient: list[str] = []
         f_measure: list[int] = []
-        f_day: list[int] = []
+        f_day: list[str] = []
         f_value: list[float] = []
-        for pid_, instrument, completed, score, subscales in part:
-            when = _days(completed)
-            if instrument == "hoos":
-                values = _json(subscales) or {}
-                for sub in HOOS_SUBSCALES:
-                    # stored subscales are {"value": …, "name": …}; older rows hold the number
-                    found = values.get(sub)
-                    found = found.get("value") if isinstance(found, dict) else found
-                    if found is not None:
-                        f_patient.append(pid_)
-                        f_measure.append(MEASURE_INDEX[f"hoos:{sub}"])
-                        f_day.append(when)
-                        f_value.append(float(found))
-            elif score is not None:
-                f_patient.append(pid_)
-                f_measure.append(scores[instrument])
-                f_day.append(when)
-                f_value.append(float(score))
-        add(f_patient, f_measure, f_day, f_value)
+        for pid_, completed, subscales in part:
+            values = orjson.loads(subscales) if subscales else {}
+            for sub in HOOS_SUBSCALES:
+                # stored subscales are {"value": …, "name": …}; older rows hold the number
+                found = values.get(sub)
+                found = found.get("value") if isinstance(found, dict) else found
+                if found is not None:
+                    f_patient.append(pid_)
+                    f_measure.append(MEASURE_INDEX[f"hoos:{sub}"])
+                    f_day.append(completed)
+                    f_value.append(float(found))
+        add(f_patient, f_measure, _day_numbers(f_day), f_value)
     measurements = _sorted_table(m_pid, m_measure, m_day, m_value)
 
     # medications with a use pattern
@@ -316,7 +339,9 @@ def load(
     )
 
     goal_rows: list[tuple[int, int, int]] = []
-    for part in _rows(database, scoped(select(Goal.patient_id, Goal.ratings), Goal), batch):
+    for part in _rows(
+        database, scoped(select(Goal.patient_id, cast(Goal.ratings, String)), Goal), batch
+    ):
         for patient, ratings in part:
             i = index.get(patient)
             if i is None or not known_start[i]:
