@@ -298,13 +298,16 @@ def docs(
         "docs/clinical"
     ),
 ) -> None:
-    """Write the clinician's reference (from the data files) and the API reference (from OpenAPI)."""
+    """Write the clinician's reference (from the data files) and the integrator's API
+    reference (from OpenAPI) and FHIR reference (from the mappings and their data files)."""
     from hipspine.reports.reference import write
+    from hipspine.web.fhir_reference import write as write_fhir
     from hipspine.web.reference import write as write_api
 
     for path in write(out):
         typer.echo(f"wrote {path}")
     typer.echo(f"wrote {write_api(out.parent / 'integrator')}")
+    typer.echo(f"wrote {write_fhir(out.parent / 'integrator')}")
 
 
 @app.command()

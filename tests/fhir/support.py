@@ -100,7 +100,7 @@ def johns_record(db: Database, actor: Actor, patient_id: str) -> None:
             TherapyRegimen(
                 patient_id=patient_id, started_on=DAY0,
                 exercises=[{"name": "bridge", "sets": 3, "reps": 12,
-                            "targets": ["gluteus_maximus"]}],
+                            "target_muscles": ["gluteus_maximus"]}],
                 adherence_percent=80.0,
             )
         )  # fmt: skip

@@ -55,6 +55,8 @@ def test_codes_laterality_and_units(db, world):
     meds = next(r for r in resources if r["resourceType"] == "MedicationStatement")
     assert meds["medicationCodeableConcept"]["coding"][0]["code"] == "5640"
     assert meds["dosage"][0]["asNeededBoolean"] is True
+    plan = next(r for r in resources if r["resourceType"] == "CarePlan")
+    assert plan["activity"][0]["detail"]["reasonCode"] == [{"text": "gluteus_maximus"}]
     force = next(r for r in observations if "component" in r)["component"][1]["valueQuantity"]
     assert force == {
         "value": 151.25, "unit": "N", "system": "http://unitsofmeasure.org", "code": "N"

@@ -586,7 +586,7 @@ def _chunk_rows(
 
     regimen_ids = _uuids(rng, n)
     exercises = json.dumps(
-        [{"exercise": "synthetic home programme", "muscles": ["gluteus_maximus", "iliopsoas"]}]
+        [{"name": "synthetic home programme", "target_muscles": ["gluteus_maximus", "iliopsoas"]}]
     )
     out["therapy_regimen"] = (
         [*common, "episode_id", "started_on", "exercises", "adherence_percent", "version"],

@@ -52,8 +52,8 @@ def to_fhir(row: Mapping[str, Any]) -> Resource:
             "status": "in-progress",
             "code": {"text": str(exercise.get("name", "exercise"))},
         }
-        if exercise.get("targets"):
-            detail["reasonCode"] = [{"text": str(t)} for t in exercise["targets"]]
+        if exercise.get("target_muscles"):
+            detail["reasonCode"] = [{"text": str(t)} for t in exercise["target_muscles"]]
         if _dose(exercise):
             detail["description"] = _dose(exercise)
         activities.append({"detail": detail})

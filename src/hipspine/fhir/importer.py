@@ -127,7 +127,8 @@ class Report:
         """One line: read, stored, already present, unused, rejected."""
         return (
             f"read {self.read:,} · stored {self.stored_total:,} "
-            f"({self.patients_created:,} new patients) · already present {self.already:,} · "
+            f"({self.patients_created:,} new patient{'' if self.patients_created == 1 else 's'}) · "
+            f"already present {self.already:,} · "
             f"unused {sum(self.unused.values()):,} · rejected {self.problem_count:,}"
         )
 
