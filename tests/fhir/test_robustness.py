@@ -99,3 +99,27 @@ def test_patients_cannot_import(db, world):
 
     with pytest.raises(AccessRefused):
         Importer(db, world.john_self)
+
+
+def test_two_resources_with_one_id_in_one_table_are_both_kept(db, world):
+    # A MedicationStatement and a MedicationRequest may share an id in their source; both
+    # become medication records, so the second needs an id of its own, not a failed patient.
+    ibuprofen = {
+        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "5640"}]
+    }
+    subject = {"reference": f"Patient/{world.john}"}
+    statement = {
+        "resourceType": "MedicationStatement", "id": "med-1", "status": "active",
+        "medicationCodeableConcept": ibuprofen, "subject": subject,
+    }  # fmt: skip
+    request = {
+        "resourceType": "MedicationRequest", "id": "med-1", "status": "active",
+        "intent": "order", "medicationCodeableConcept": ibuprofen, "subject": subject,
+    }  # fmt: skip
+    before = counts(db)
+    report = Importer(db, world.admin_a).import_bundle(
+        {"resourceType": "Bundle", "type": "collection",
+         "entry": [{"resource": statement}, {"resource": request}]}
+    )  # fmt: skip
+    assert report.problem_count == 0, report.problems
+    assert counts(db)["medication"] == before["medication"] + 2

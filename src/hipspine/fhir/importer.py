@@ -455,7 +455,7 @@ class Importer:
                         " (import its Patient first)",
                     )
                     continue
-                record_id = _free(pending.source_id, taken[pending.table])
+                record_id = _free(pending.source_id, taken.setdefault(pending.table, {}))
                 seen[key] = record_id
                 row = {
                     **pending.row,
@@ -622,9 +622,13 @@ def _table(name: str) -> Table:
     return Base.metadata.tables[name]
 
 
-def _free(source_id: str, taken: Mapping[str, str]) -> str:
-    """The source id as the record's id when it is free and fits, else a new id."""
-    return source_id if len(source_id) <= 36 and source_id not in taken else new_id()
+def _free(source_id: str, taken: dict[str, str]) -> str:
+    """The source id as the record's id when it is free and fits, else a new id; either way
+    now taken, so two resources of one unit that land in one table never share an id (a
+    MedicationStatement and a MedicationRequest with the same id, say)."""
+    record_id = source_id if len(source_id) <= 36 and source_id not in taken else new_id()
+    taken[record_id] = ""
+    return record_id
 
 
 def _patient_id(pending: _Pending) -> str:
