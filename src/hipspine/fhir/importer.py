@@ -249,6 +249,7 @@ class Importer:
                 if len(rows) >= 10_000:
                     index.executemany("INSERT INTO line VALUES (?, ?, ?, ?)", rows)
                     rows = []
+                    self._progress()  # reading is a first pass: show it moving
         index.executemany("INSERT INTO line VALUES (?, ?, ?, ?)", rows)
 
     def _by_patient(self, paths: list[Path], index: sqlite3.Connection) -> None:
