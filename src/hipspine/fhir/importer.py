@@ -8,7 +8,7 @@ Guarantees:
   work (a patient's Bundle, or an NDJSON batch of whole patients), in the same transaction.
 * **Transactional per patient** — all of a patient's resources are stored in one
   transaction or none are: a Bundle one patient at a time, Bulk Data NDJSON (one file per
-  resource type) regrouped by patient through a scratch index on disk, in batches of whole
+  resource type) regrouped by patient through a scratch table on disk, in batches of whole
   patients. A batch that fails is retried a patient at a time, so only the bad patient is
   left out (and reported).
 * **Idempotent and resumable** — every stored resource leaves a ``fhir_source`` row (source
@@ -25,11 +25,12 @@ Validation uses :func:`hipspine.fhir.validate.problem` (structural, agrees with 
 
 from __future__ import annotations
 
+import pickle
 import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -211,77 +212,67 @@ class Importer:
         """Bulk Data NDJSON, stored a whole patient at a time.
 
         Each file holds one resource type, so a patient's resources are spread over all of
-        them. A first pass reads every line once and notes in a scratch index on disk which
-        patient each resource belongs to and where it is (memory stays flat at any size); a
-        second pass reads them back patient by patient, so every transaction holds whole
-        patients: a killed import leaves no patient half-imported, and running it again
-        imports the rest.
+        them. A first pass reads, validates and maps every line once and puts each mapped
+        resource, under its patient, in a scratch table on disk (memory stays flat at any
+        size); a second pass takes them out patient by patient, so every transaction holds
+        whole patients: a killed import leaves no patient half-imported, and running it
+        again imports the rest.
         """
         with tempfile.TemporaryDirectory(prefix="hipspine-import-") as scratch:
-            index = sqlite3.connect(Path(scratch) / "index.sqlite3")
+            staged = sqlite3.connect(Path(scratch) / "staged.sqlite3")
             try:
-                index.executescript(
+                staged.executescript(
                     "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-                    "CREATE TABLE line (patient TEXT, file INTEGER, number INTEGER, at INTEGER)"
+                    "CREATE TABLE staged (patient TEXT, file INTEGER, line INTEGER, pending BLOB)"
                 )
-                self._index(paths, index)
-                self._by_patient(paths, index)
+                self._stage(paths, staged)
+                self._by_patient(staged)
             finally:
-                index.close()
+                staged.close()
 
-    def _index(self, paths: list[Path], index: sqlite3.Connection) -> None:
-        rows: list[tuple[str, int, int, int]] = []
+    def _stage(self, paths: list[Path], staged: sqlite3.Connection) -> None:
+        rows: list[tuple[str, int, int, bytes]] = []
         for file_no, path in enumerate(paths):
+            name = str(path)
             for line in ndjson.read(path, wanted=KEPT):
                 self.report.read += 1
-                resource = line.resource
-                if resource is None:
+                if line.resource is None:
                     if line.error is None:  # a type hipspine does not keep, passed over
                         self.report.unused[(str(line.kind), UNUSED_TYPE)] += 1
                     else:
-                        self.report.problem(str(path), f"line {line.number}", line.error)
+                        self.report.problem(name, f"line {line.number}", line.error)
                     continue
-                if resource.get("resourceType") == "Patient":
-                    owner = f"Patient/{resource.get('id')}"
-                else:
-                    owner = _patient_ref(resource) or ""  # none: rejected when prepared
-                rows.append((owner, file_no, line.number, line.offset))
+                pending = self._prepare(_Item(line.resource, name, f"line {line.number}"))
+                if pending is None:
+                    continue
+                owner = pending.patient_ref or f"Patient/{pending.source_id}"
+                # The scratch file is private to this process and read back only by it.
+                rows.append((owner, file_no, line.number, pickle.dumps(pending, protocol=5)))
                 if len(rows) >= 10_000:
-                    index.executemany("INSERT INTO line VALUES (?, ?, ?, ?)", rows)
+                    staged.executemany("INSERT INTO staged VALUES (?, ?, ?, ?)", rows)
                     rows = []
-                    self._progress()  # reading is a first pass: show it moving
-        index.executemany("INSERT INTO line VALUES (?, ?, ?, ?)", rows)
+                    self._progress()  # staging is a first pass: show it moving
+        staged.executemany("INSERT INTO staged VALUES (?, ?, ?, ?)", rows)
 
-    def _by_patient(self, paths: list[Path], index: sqlite3.Connection) -> None:
-        # Each line was parsed once to index it and is parsed again here: holding the parsed
-        # resources instead would make memory grow with the file.
-        with ExitStack() as files:
-            handles = [files.enter_context(path.open("rb")) for path in paths]
-            batch: list[list[_Pending]] = []
-            group: list[_Pending] = []
-            size, current = 0, None
-            order = "SELECT patient, file, number, at FROM line ORDER BY patient, file, number"
-            for owner, file_no, number, at in index.execute(order):
-                if owner != current:
-                    if group:
-                        batch.append(group)
-                    size, group, current = size + len(group), [], owner
-                    if size >= self.batch_size:
-                        self._commit(batch)
-                        self._progress()
-                        batch, size = [], 0
-                name, where = str(paths[file_no]), f"line {number}"
-                line = ndjson.read_at(handles[file_no], number, at)
-                if line.resource is None:  # the file changed since the first pass
-                    self.report.problem(name, where, line.error or "unreadable")
-                    continue
-                pending = self._prepare(_Item(line.resource, name, where))
-                if pending is not None:
-                    group.append(pending)
-            if group:
-                batch.append(group)
-            self._commit(batch)
-            self._progress()
+    def _by_patient(self, staged: sqlite3.Connection) -> None:
+        batch: list[list[_Pending]] = []
+        group: list[_Pending] = []
+        size, current = 0, None
+        order = "SELECT patient, pending FROM staged ORDER BY patient, file, line"
+        for owner, blob in staged.execute(order):
+            if owner != current:
+                if group:
+                    batch.append(group)
+                size, group, current = size + len(group), [], owner
+                if size >= self.batch_size:
+                    self._commit(batch)
+                    self._progress()
+                    batch, size = [], 0
+            group.append(pickle.loads(blob))
+        if group:
+            batch.append(group)
+        self._commit(batch)
+        self._progress()
 
     def _progress(self) -> None:
         if self.progress is not None:

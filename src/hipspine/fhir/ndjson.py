@@ -14,12 +14,12 @@ import orjson
 
 
 class Line:
-    """One line of an NDJSON file: its number and byte offset, and the resource or why it
-    could not be read. A line whose type the reader was told to pass over has neither: only
-    its ``kind``.
+    """One line of an NDJSON file: its number, and the resource or why it could not be read.
+
+    A line whose type the reader was told to pass over has neither: only its ``kind``.
     """
 
-    __slots__ = ("error", "kind", "number", "offset", "resource")
+    __slots__ = ("error", "kind", "number", "resource")
 
     def __init__(
         self,
@@ -27,9 +27,8 @@ class Line:
         resource: dict[str, Any] | None,
         error: str | None,
         kind: str | None = None,
-        offset: int = 0,
     ) -> None:
-        self.number, self.resource, self.error, self.offset = number, resource, error, offset
+        self.number, self.resource, self.error = number, resource, error
         self.kind = kind if resource is None else resource.get("resourceType")
 
 
@@ -45,33 +44,24 @@ def read(path: Path, wanted: Container[str] | None = None) -> Iterator[Line]:
     With ``wanted``, a line that plainly starts with a resource type not in it is not
     parsed (parsing is most of the cost of reading): it comes back with only its kind.
     """
-    offset = 0
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            at, offset = offset, offset + len(raw)
             if wanted is not None:
                 lead = _LEADING_TYPE.match(raw)
                 if lead is not None and (kind := lead[1].decode()) not in wanted:
-                    yield Line(number, None, None, kind, at)
+                    yield Line(number, None, None, kind)
                     continue
-            if raw.strip():
-                yield _parsed(number, raw, at)
-
-
-def read_at(handle: IO[bytes], number: int, offset: int) -> Line:
-    """The line at byte ``offset`` of an open file, parsed (``number`` is for reports)."""
-    handle.seek(offset)
-    return _parsed(number, handle.readline(), offset)
-
-
-def _parsed(number: int, raw: bytes, offset: int) -> Line:
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        return Line(number, None, f"not valid JSON: {error}", offset=offset)
-    if not isinstance(value, dict):
-        return Line(number, None, "not a JSON object", offset=offset)
-    return Line(number, value, None, offset=offset)
+            if not raw.strip():
+                continue
+            try:
+                value = orjson.loads(raw)
+            except orjson.JSONDecodeError as error:
+                yield Line(number, None, f"not valid JSON: {error}")
+                continue
+            if not isinstance(value, dict):
+                yield Line(number, None, "not a JSON object")
+                continue
+            yield Line(number, value, None)
 
 
 class Writer:
