@@ -77,9 +77,17 @@ def test_unverified_codes_are_marked_and_verified_ones_are_not(page: str) -> Non
                 assert f"| {UNVERIFIED} |" in row, row
 
 
-def test_instrument_loinc_codes_without_a_recorded_check_are_unverified(page: str) -> None:
-    odi_score = next(c.code for c in instruments.get("odi").loinc if c.target == "score")
-    assert all(UNVERIFIED in row for row in rows(page, odi_score))
+def test_instrument_loinc_codes_show_the_check_their_data_file_records(page: str) -> None:
+    codes = [(code, i) for i in instruments.all_instruments() for code in i.loinc]
+    assert codes
+    for code, instrument in codes:
+        shown = rows(page, code.code)
+        assert shown, (instrument.id, code.code)
+        for row in shown:
+            if code.verified:
+                assert "| verified |" in row and code.source in row, row
+            else:
+                assert f"| {UNVERIFIED} |" in row, row
 
 
 def test_every_mapping_record_and_api_path_is_on_the_page(page: str) -> None:

@@ -497,20 +497,12 @@ def _condition() -> str:
 # -- Observation -------------------------------------------------------------------------
 
 
-def _loinc_checks() -> dict[str, tuple[bool, str]]:
-    """LOINC codes whose check the FHIR data files record: code -> (verified, source)."""
-    found = {}
-    for entry in (table("observations")["pain"], table("imaging")["report"]):
-        found[entry["loinc"]] = (bool(entry.get("verified")), entry.get("source", ""))
-    return found
-
-
-def _loinc_status(code: str, where: str) -> tuple[str, str]:
-    """Status and source of a LOINC code kept in an instrument file (which records none)."""
-    if code in _loinc_checks():
-        verified, source = _loinc_checks()[code]
-        return _status(verified, source), f"{source} (as recorded in fhir/data)"
-    return UNVERIFIED, f"no check recorded in {where}"
+def _loinc_status(instrument: instruments.Instrument, code: str) -> tuple[str, str]:
+    """Status and source of a LOINC code as the instrument's data file records them."""
+    for entry in instrument.loinc:
+        if entry.code == code:
+            return _status(entry.verified, entry.source), entry.source
+    return UNVERIFIED, f"not among the LOINC codes of `{instrument.id}.toml`"
 
 
 def _pain() -> str:
@@ -600,12 +592,11 @@ def _score_rows(instrument: instruments.Instrument) -> list[list[object]]:
     row = _complete_row(instrument)
     scopes = ["total"] if row["score"] is not None else []
     scopes += [s.name for s in instrument.subscales if s.id in row["subscales"]]
-    where = f"`{instrument.id}.toml`"
     rows: list[list[object]] = []
     for scope, made in zip(scopes, observation.scores_to_fhir(row), strict=True):
         coding = made["code"]["coding"][0]
         if coding["system"] == LOINC:
-            status, source = _loinc_status(coding["code"], where)
+            status, source = _loinc_status(instrument, coding["code"])
         else:
             status, source = HIPSPINE_CODE, ""
         rows.append(
@@ -668,7 +659,7 @@ def _questionnaire_rows() -> list[list[object]]:
         made = questionnaire.questionnaire_to_fhir(instrument)
         panel = (made.get("code") or [{}])[0]
         if panel:
-            status, source = _loinc_status(panel["code"], f"`{instrument.id}.toml`")
+            status, source = _loinc_status(instrument, panel["code"])
             code = f"{_code(panel['code'])} {panel.get('display', '')}"
         else:
             status, source, code = "", "", "none"

@@ -255,7 +255,14 @@ def build(instrument_id: str) -> Instrument:
             source=licence.text("source"),
         ),
         loinc=tuple(
-            Loinc(f.text("code"), f.text("display"), f.text("target")) for f in doc.tables("loinc")
+            Loinc(
+                f.text("code"),
+                f.text("display"),
+                f.text("target"),
+                f.flag("verified"),
+                f.text("source"),
+            )
+            for f in doc.tables("loinc")
         ),
         source=doc.text("source"),
         text_source=doc.text("text_source"),

@@ -159,11 +159,14 @@ class Licence:
 
 @dataclass(frozen=True)
 class Loinc:
-    """A LOINC code for the instrument, one of its subscales, or an item."""
+    """A LOINC code for the instrument, one of its subscales, or an item, and where the code
+    and its meaning were seen (``verified`` only when checked against a named source)."""
 
     code: str
     display: str
     target: str
+    verified: bool
+    source: str
 
 
 @dataclass(frozen=True)
