@@ -191,7 +191,7 @@ def _pct(rate: float | None) -> str:
 
 def print_summary(data: dict[str, Any], console: Console) -> None:
     """A readable terminal summary of the report (all rows are in the JSON)."""
-    from hipspine.analytics.report import turnbull_weeks
+    from hipspine.reports.wording import turnbull_weeks
 
     console.print(
         f"[bold]Registry report[/bold] as of {data['as_of']}: {data['cohort']['patients']:,} patients"

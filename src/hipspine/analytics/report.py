@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -54,6 +54,7 @@ from hipspine.analytics.responders import (
     responder_row,
     wilson,
 )
+from hipspine.reports.wording import patients, turnbull_weeks
 
 ALL = "all"
 CHECKPOINTS = (("6 weeks", 42), ("3 months", 91), ("6 months", 183), ("12 months", 365))
@@ -746,20 +747,6 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.0f}%"
 
 
-def _patients(n: int) -> str:
-    return "1 patient" if n == 1 else f"{n:,} patients"
-
-
-def turnbull_weeks(median: Sequence[float | None] | None) -> str:
-    """The Turnbull median as words: a week, the weeks it lies between, or beyond a week."""
-    if median is None:
-        return "not reached"
-    lo, hi = median
-    if hi is None:
-        return f"beyond {lo:.1f}"
-    return f"{lo:.1f}" if hi == lo else f"{lo:.1f}–{hi:.1f}"
-
-
 def statements(data: Mapping[str, Any]) -> list[str]:
     """Plain-language sentences backed by the numbers above (with their intervals)."""
     out = []
@@ -777,7 +764,7 @@ def statements(data: Mapping[str, Any]) -> list[str]:
         )
         out.append(
             f"{region.capitalize()} pain: {_pct(by['improved'])} (95% CI {_pct(by['ci_low'])}–{_pct(by['ci_high'])}) "
-            f"had a clinically important improvement by 3 months (Kaplan–Meier, {_patients(row['patients'])}); "
+            f"had a clinically important improvement by 3 months (Kaplan–Meier, {patients(row['patients'])}); "
             f"median time to first improvement {med_text}, as seen at visits; allowing that "
             f"it happened between visits (Turnbull), {turnbull_weeks(row['median_weeks_turnbull'])}"
             " weeks."

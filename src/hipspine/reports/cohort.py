@@ -16,8 +16,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from hipspine.analytics.report import turnbull_weeks
 from hipspine.reports import charts
+from hipspine.reports.wording import turnbull_weeks
 
 _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
