@@ -37,7 +37,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
-from sqlalchemy import ARRAY, String, Table, any_, bindparam, select
+from sqlalchemy import ARRAY, String, Table, any_, bindparam, func, literal_column, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -638,11 +638,13 @@ def _patient_ref(resource: Mapping[str, Any]) -> str | None:
 
 
 def _among(session: Session, column: Any, values: list[str]) -> Any:
-    """``column IN values``; on PostgreSQL ``= ANY(array)``: one parameter whatever the
-    count, so the driver does not re-parse a statement for every length of list."""
+    """``column IN values`` with the whole list as one parameter: ``= ANY(array)`` on
+    PostgreSQL, ``IN (SELECT value FROM json_each(?))`` on SQLite. The statement is then the
+    same whatever the count, so neither SQLAlchemy nor the driver rebuilds it per list."""
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(String)))
-    return column.in_(values)
+    listed = func.json_each(bindparam(None, orjson.dumps(values).decode(), type_=String))
+    return column.in_(select(literal_column("value")).select_from(listed))
 
 
 def _chunks(values: list[str], size: int = 2000) -> Iterator[list[str]]:
