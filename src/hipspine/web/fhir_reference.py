@@ -56,6 +56,7 @@ from hipspine.fhir._common import (
     Unused,
     table,
 )
+from hipspine.reports import markdown
 from hipspine.store.models import Guidance, ProcedureType
 from hipspine.web.api import fhir as fhir_api
 from hipspine.web.api.clinical import TARGET_SITES
@@ -73,14 +74,8 @@ INSTRUMENTS = "../clinical/instruments.md"
 # -- Markdown helpers -------------------------------------------------------------------
 
 
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n\n"
+    return markdown.table(headers, rows) + "\n"
 
 
 def _code(text: object) -> str:
