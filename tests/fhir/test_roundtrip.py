@@ -101,6 +101,16 @@ def test_bulk_export_streams_ndjson_per_type(db, world, tmp_path):
             assert line.resource["resourceType"] == path.stem
     patients = [line.resource for line in read(tmp_path / "Patient.ndjson")]
     assert world.bea not in {p["id"] for p in patients if p}
+    # only the Questionnaires of instruments this clinic's patients answered
+    answered = {
+        line.resource["questionnaire"].split("|")[0].rsplit("/", 1)[1]
+        for line in read(tmp_path / "QuestionnaireResponse.ndjson")
+        if line.resource
+    }
+    shipped = {
+        line.resource["id"] for line in read(tmp_path / "Questionnaire.ndjson") if line.resource
+    }
+    assert answered and shipped == answered
 
 
 def test_a_synthetic_clinic_exports_valid_r4_and_imports_whole_elsewhere(db, world, tmp_path):

@@ -98,10 +98,16 @@ def patient_resources(session: Session, patient_row: Any) -> Iterator[Resource]:
             if model is QuestionnaireResponse:
                 used.add(row["instrument"])
             yield from mapper(row)
+    yield from _questionnaires(used)
+
+
+def _questionnaires(used: set[str]) -> Iterator[Resource]:
+    """The Questionnaires of the instruments answered in what is exported, and no others
+    (not those a clinic never used, or switched off for want of a licence)."""
     for instrument_id in sorted(used):
         try:
             yield questionnaire.questionnaire_to_fhir(instruments.get(instrument_id))
-        except KeyError:
+        except KeyError:  # an instrument hipspine no longer ships
             continue
 
 
@@ -155,12 +161,17 @@ def export_all(
         append_audit(session, actor, "export", batch)
         if progress:
             progress("Patient", writer.counts.get("Patient", 0))
+        used: set[str] = set()
         for model, mapper in SECTIONS:
-            for row in _rows(session, model, clinic_id=clinic_id):
+            for number, row in enumerate(_rows(session, model, clinic_id=clinic_id), start=1):
+                if model is QuestionnaireResponse:
+                    used.add(row["instrument"])
                 for resource in mapper(row):
                     writer.write(resource)
+                if progress and number % 10_000 == 0:
+                    progress(model.__tablename__, sum(writer.counts.values()))
             if progress:
                 progress(model.__tablename__, sum(writer.counts.values()))
-        for instrument in instruments.all_instruments():
-            writer.write(questionnaire.questionnaire_to_fhir(instrument))
+        for resource in _questionnaires(used):
+            writer.write(resource)
         return dict(writer.counts)
