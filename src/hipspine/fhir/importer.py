@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -214,21 +213,23 @@ class Importer:
         Each file holds one resource type, so a patient's resources are spread over all of
         them. A first pass reads, validates and maps every line once and puts each mapped
         resource, under its patient, in a scratch table on disk (memory stays flat at any
-        size); a second pass takes them out patient by patient, so every transaction holds
+        size; the file is unlinked from the start); a second pass takes them out patient by patient, so every transaction holds
         whole patients: a killed import leaves no patient half-imported, and running it
         again imports the rest.
         """
-        with tempfile.TemporaryDirectory(prefix="hipspine-import-") as scratch:
-            staged = sqlite3.connect(Path(scratch) / "staged.sqlite3")
-            try:
-                staged.executescript(
-                    "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-                    "CREATE TABLE staged (patient TEXT, file INTEGER, line INTEGER, pending BLOB)"
-                )
-                self._stage(paths, staged)
-                self._by_patient(staged)
-            finally:
-                staged.close()
+        # SQLite's private temporary database (empty file name): on disk beyond a small
+        # cache, already unlinked, so no patient data is left behind even if the import is
+        # killed.
+        staged = sqlite3.connect("")
+        try:
+            staged.executescript(
+                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+                "CREATE TABLE staged (patient TEXT, file INTEGER, line INTEGER, pending BLOB)"
+            )
+            self._stage(paths, staged)
+            self._by_patient(staged)
+        finally:
+            staged.close()
 
     def _stage(self, paths: list[Path], staged: sqlite3.Connection) -> None:
         rows: list[tuple[str, int, int, bytes]] = []
