@@ -1,6 +1,6 @@
 """The demo: a clinic with a clinician who can sign in, and John's whole journey.
 
-John (from ``../shared/seed``): right hip osteoarthritis for a year, ibuprofen on bad days,
+John (the patient of Guggino, "Hip and low back pain"): right hip osteoarthritis for a year, ibuprofen on bad days,
 then severe low back pain. First visit 17 November 2025 (``examples/john.json``: history,
 examination, ultrasound and imaging), an ultrasound-guided injection of adipose-derived
 cells into the right hip and the L4-L5 and L5-S1 facet joints on 8 December 2025, a
