@@ -290,7 +290,7 @@ def load(
         f_day: list[str] = []
         f_value: list[float] = []
         for pid_, completed, subscales in part:
-            values = orjson.loads(subscales) if subscales else {}
+            values = _json(subscales) or {}
             for sub in HOOS_SUBSCALES:
                 # stored subscales are {"value": …, "name": …}; older rows hold the number
                 found = values.get(sub)

@@ -59,12 +59,9 @@ from hipspine.store import audit, bulk
 from hipspine.store.audit import Actor
 from hipspine.store.db import Database
 from hipspine.store.models import AuditEvent, Base, FhirSource, Role, new_id, now
-from hipspine.store.records import PATIENT_RECORDS, AccessRefused
+from hipspine.store.records import AccessRefused
 
 Mapper = Callable[[Mapping[str, Any]], tuple[str, Row]]
-
-_TABLES: dict[str, type[Base]] = {**PATIENT_RECORDS}
-_WITH_VERSION = {name for name, model in _TABLES.items() if "version" in model.__table__.c}
 
 
 def _fixed(table: str, mapper: Callable[[Mapping[str, Any]], Row]) -> Mapper:
@@ -418,7 +415,6 @@ class Importer:
                         "clinic_id": self.clinic_id,
                         "created_at": stamp,
                         "updated_at": stamp,
-                        "version": 1,
                     }
                 )
                 seen[key] = patient_ids[pending.source_id] = record_id
@@ -458,8 +454,6 @@ class Importer:
                     "created_at": stamp,
                     "created_by": self.actor.user_id,
                 }
-                if pending.table in _WITH_VERSION:
-                    row["version"] = 1
                 by_table.setdefault(pending.table, []).append(row)
                 links.append(self._link(pending, owner, record_id, stamp))
                 touched.setdefault(owner, False)

@@ -46,7 +46,8 @@ def _columns(dialect: Dialect, table: Table) -> tuple[_Column, ...]:
     plan = []
     for column in _inserted(table):
         if column.server_default is not None:
-            # Not needed so far; a server-side default would need the column left out.
+            # No hipspine table has one: refuse rather than write NULL where the database
+            # would have put its default (such a column would have to be left out).
             raise NotImplementedError(f"{table.name}.{column.name} has a server default")
         default: Callable[[], Any] | None = None
         if column.default is not None:
