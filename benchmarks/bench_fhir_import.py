@@ -228,7 +228,7 @@ def baseline(db: Database, actor: Actor, files: list[Path]) -> int:
                         continue
                     get_fhir_model_class(kind).model_validate(resource)
                     exists = (
-                        session.query(FhirSource.id)
+                        session.query(FhirSource.source_id)
                         .filter_by(clinic_id=actor.clinic_id, source_system="",
                                    resource_type=kind, source_id=resource["id"])
                         .first()

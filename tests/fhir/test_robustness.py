@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
+from hipspine.fhir import importer
 from hipspine.fhir.importer import Importer
 from hipspine.store.models import FhirSource
 from tests.fhir.support import bundles_as_ndjson, counts
@@ -124,3 +125,38 @@ def test_two_resources_with_one_id_in_one_table_are_both_kept(db, world):
     )  # fmt: skip
     assert report.problem_count == 0, report.problems
     assert counts(db)["medication"] == before["medication"] + 2
+
+
+def test_lines_prepared_in_worker_processes_import_as_in_process(
+    db, world, synthea_bundles, tmp_path, monkeypatch
+):
+    """A large import prepares its lines in forked workers; the outcome — records, counts,
+    and each rejected line's file and number — is the same as preparing them in-process."""
+    files = bundles_as_ndjson(synthea_bundles, tmp_path / "bulk")
+    observations = tmp_path / "bulk" / "Observation.ndjson"
+    lines = observations.read_text().splitlines()
+    lines.insert(40, "{not json")
+    observations.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(importer, "_CHUNK_LINES", 7)  # many chunks in flight at once
+
+    monkeypatch.setattr(importer, "_workers", lambda paths: 0)
+    alone = Importer(db, world.admin_b).import_files(files)
+    monkeypatch.setattr(importer, "_workers", lambda paths: 2)
+    pooled = Importer(db, world.admin_a).import_files(files)
+
+    assert pooled.summary() == alone.summary() and pooled.problem_count == 1
+    assert [(p.file, p.where) for p in pooled.problems] == [(str(observations), "line 41")]
+    assert pooled.stored == alone.stored and pooled.unused == alone.unused
+    assert sorted(stored_per_patient(db, world.admin_a.clinic_id).values()) == sorted(
+        stored_per_patient(db, world.admin_b.clinic_id).values()
+    )
+
+
+def test_only_a_large_import_starts_worker_processes(tmp_path):
+    small = tmp_path / "Patient.ndjson"
+    small.write_text('{"resourceType": "Patient", "id": "p1"}\n')
+    assert importer._workers([small]) == 0
+    large = tmp_path / "Observation.ndjson"
+    with large.open("wb") as handle:
+        handle.truncate(importer.WORKERS_FROM_BYTES)  # a sparse file: size without writing
+    assert importer._workers([small, large]) == min(importer._cores(), 4) > 1

@@ -21,22 +21,41 @@ Guarantees:
 
 Validation uses :func:`hipspine.fhir.validate.problem` (structural, agrees with the
 ``fhir.resources`` models) on every resource that would be stored.
+
+Speed: a large NDJSON import reads, validates and maps its lines on every core (forked
+worker processes, which touch no database), each resource arriving as a row already in the
+database driver's form; the importer only resolves patients and ids and hands whole batches
+to the driver (``executemany`` on SQLite, ``COPY`` on PostgreSQL).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import pickle
 import sqlite3
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import ARRAY, String, Table, any_, bindparam, func, literal_column, select
+from sqlalchemy import (
+    ARRAY,
+    Dialect,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -116,6 +135,17 @@ class Report:
         if len(self.problems) < self.max_problems:
             self.problems.append(Problem(file, where, reason))
 
+    def add(self, other: Report) -> None:
+        """Count ``other`` (a unit of work's or a worker's report) in this one."""
+        self.read += other.read
+        self.stored.update(other.stored)
+        self.already += other.already
+        self.unused.update(other.unused)
+        self.patients_created += other.patients_created
+        room = max(self.max_problems - len(self.problems), 0)
+        self.problems.extend(other.problems[:room])
+        self.problem_count += other.problem_count
+
     @property
     def stored_total(self) -> int:
         return sum(self.stored.values())
@@ -137,15 +167,18 @@ class _Item:
     where: str
 
 
-@dataclass
-class _Pending:
+class _Pending(NamedTuple):
+    """A resource read, validated and mapped, waiting to be stored with its patient."""
+
     file: str
     where: str
     kind: str
     source_system: str
     source_id: str
     table: str
-    row: Row
+    values: tuple[Any, ...]
+    """The record's row in the driver's form, but for the columns known only when it is
+    stored (see :func:`_layout`)."""
     patient_ref: str | None
 
 
@@ -153,6 +186,136 @@ def _key(resource: Mapping[str, Any]) -> tuple[str, str]:
     meta = resource.get("meta")
     system = meta.get("source") if isinstance(meta, dict) else None
     return (str(system or "")[:200], str(resource.get("id") or ""))
+
+
+@cache
+def _layout(dialect: Dialect, table: str) -> bulk.Layout:
+    """How the importer's rows of ``table`` are put together.
+
+    The mapped resource is converted while it is read; the record's id and patient (known
+    only once the patient is resolved) are added when it is stored, with the clinic and
+    time stamp of the unit of work.
+    """
+    if table == "patient":
+        return bulk.Layout(
+            dialect, _table(table), ("id",), ("clinic_id", "created_at", "updated_at")
+        )
+    if table == "fhir_source":
+        per_row = ("patient_id", "resource_type", "source_system", "source_id")
+        return bulk.Layout(
+            dialect,
+            _table(table),
+            (*per_row, "record_table", "record_id"),
+            ("clinic_id", "imported_at"),
+        )
+    return bulk.Layout(
+        dialect, _table(table), ("id", "patient_id"), ("clinic_id", "created_at", "created_by")
+    )
+
+
+class _Preparer:
+    """Reads, validates and maps resources into rows ready for the database driver.
+
+    It touches no database, so NDJSON lines are prepared in worker processes, one chunk of
+    lines at a time, while the importer stores what they send back.
+    """
+
+    def __init__(self, dialect: Dialect, validate: bool) -> None:
+        self.dialect, self.validate = dialect, validate
+
+    def prepare(self, item: _Item, report: Report) -> _Pending | None:
+        resource = item.resource
+        kind = resource.get("resourceType")
+        if not isinstance(kind, str):
+            report.problem(item.file, item.where, "resourceType missing")
+            return None
+        if kind not in KEPT:
+            report.unused[(kind, UNUSED_TYPE)] += 1
+            return None
+        try:
+            if kind == "Patient":
+                table, row = "patient", patient.from_fhir(resource)
+            else:
+                table, row = MAPPERS[kind](resource)
+            values = _layout(self.dialect, table).prepare(row)
+        except Unused as reason:
+            report.unused[(kind, str(reason))] += 1
+            return None
+        except (Invalid, KeyError, TypeError, ValueError, AttributeError) as error:
+            report.problem(item.file, item.where, f"{kind}: {_text(error)}")
+            return None
+        if self.validate:
+            trouble = structural_problem(resource)
+            if trouble:
+                report.problem(item.file, item.where, trouble)
+                return None
+        system, source_id = _key(resource)
+        if not source_id:
+            report.problem(item.file, item.where, f"{kind}.id: an id is required to import")
+            return None
+        ref = None if kind == "Patient" else _patient_ref(resource)
+        if kind != "Patient" and ref is None:
+            report.problem(item.file, item.where, f"{kind}.subject: no patient reference")
+            return None
+        return _Pending(item.file, item.where, kind, system, source_id, table, values, ref)
+
+    def chunk(self, file_no: int, name: str, lines: list[tuple[int, bytes]]) -> _Staged:
+        """Prepare a chunk of one file's lines: the rows to stage, and what was seen."""
+        report = Report()
+        rows: list[tuple[str, int, int, bytes]] = []
+        for number, raw in lines:
+            line = ndjson.parse(number, raw, wanted=KEPT)
+            if line is None:
+                continue
+            report.read += 1
+            if line.resource is None:
+                if line.error is None:  # a type hipspine does not keep, passed over
+                    report.unused[(str(line.kind), UNUSED_TYPE)] += 1
+                else:
+                    report.problem(name, f"line {number}", line.error)
+                continue
+            pending = self.prepare(_Item(line.resource, name, f"line {number}"), report)
+            if pending is not None:
+                owner = pending.patient_ref or f"Patient/{pending.source_id}"
+                # The scratch file is private to this process and read back only by it.
+                rows.append((owner, file_no, number, pickle.dumps(tuple(pending), protocol=5)))
+        return rows, report
+
+
+_Staged = tuple[list[tuple[str, int, int, bytes]], Report]
+_CHUNK_LINES = 2000
+_worker: _Preparer | None = None
+
+
+def _start_worker(preparer: _Preparer) -> None:
+    global _worker
+    _worker = preparer
+
+
+def _prepare_chunk(file_no: int, name: str, lines: list[tuple[int, bytes]]) -> _Staged:
+    assert _worker is not None
+    return _worker.chunk(file_no, name, lines)
+
+
+WORKERS_FROM_BYTES = 8_000_000
+"""NDJSON input from which an import prepares its lines in worker processes (about 10,000
+resources): below it, starting them would take longer than they save."""
+
+
+def _workers(paths: list[Path]) -> int:
+    """How many processes prepare an NDJSON import: one per core (up to four) for a large
+    import on a machine that can fork, none (the importer itself) otherwise."""
+    if "fork" not in multiprocessing.get_all_start_methods() or _cores() < 2:
+        return 0
+    if sum(path.stat().st_size for path in paths) < WORKERS_FROM_BYTES:
+        return 0
+    return min(_cores(), 4)
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class Importer:
@@ -167,7 +330,7 @@ class Importer:
         db: Database,
         actor: Actor,
         *,
-        batch_size: int = 5000,
+        batch_size: int = 20_000,
         progress: Callable[[Report], None] | None = None,
         validate: bool = True,
         session: Session | None = None,
@@ -177,7 +340,7 @@ class Importer:
         self.db, self.actor, self.batch_size = db, actor, batch_size
         self.clinic_id: str = actor.clinic_id
         self.progress = progress
-        self.validate = validate
+        self.preparer = _Preparer(db.engine.dialect, validate)
         self.session = session
         self.report = Report()
 
@@ -208,11 +371,12 @@ class Importer:
         """Bulk Data NDJSON, stored a whole patient at a time.
 
         Each file holds one resource type, so a patient's resources are spread over all of
-        them. A first pass reads, validates and maps every line once and puts each mapped
-        resource, under its patient, in a scratch table on disk (memory stays flat at any
-        size; the file is unlinked from the start); a second pass takes them out patient by patient, so every transaction holds
-        whole patients: a killed import leaves no patient half-imported, and running it
-        again imports the rest.
+        them. A first pass reads, validates and maps every line once (on every core for a
+        large import) and puts each mapped resource, under its patient, in a scratch table
+        on disk (memory stays flat at any size; the file is unlinked from the start); a
+        second pass takes them out patient by patient, so every transaction holds whole
+        patients: a killed import leaves no patient half-imported, and running it again
+        imports the rest.
         """
         # SQLite's private temporary database (empty file name): on disk beyond a small
         # cache, already unlinked, so no patient data is left behind even if the import is
@@ -229,28 +393,41 @@ class Importer:
             staged.close()
 
     def _stage(self, paths: list[Path], staged: sqlite3.Connection) -> None:
-        rows: list[tuple[str, int, int, bytes]] = []
-        for file_no, path in enumerate(paths):
-            name = str(path)
-            for line in ndjson.read(path, wanted=KEPT):
-                self.report.read += 1
-                if line.resource is None:
-                    if line.error is None:  # a type hipspine does not keep, passed over
-                        self.report.unused[(str(line.kind), UNUSED_TYPE)] += 1
-                    else:
-                        self.report.problem(name, f"line {line.number}", line.error)
-                    continue
-                pending = self._prepare(_Item(line.resource, name, f"line {line.number}"))
-                if pending is None:
-                    continue
-                owner = pending.patient_ref or f"Patient/{pending.source_id}"
-                # The scratch file is private to this process and read back only by it.
-                rows.append((owner, file_no, line.number, pickle.dumps(pending, protocol=5)))
-                if len(rows) >= 10_000:
-                    staged.executemany("INSERT INTO staged VALUES (?, ?, ?, ?)", rows)
-                    rows = []
-                    self._progress()  # staging is a first pass: show it moving
+        """Prepare every line (in worker processes for a large import) into ``staged``."""
+        workers = _workers(paths)
+        if not workers:
+            for file_no, path in enumerate(paths):
+                for lines in _line_chunks(path):
+                    self._staged(staged, self.preparer.chunk(file_no, str(path), lines))
+            return
+        # Forked workers inherit the preparer; they touch no database, console or log.
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_start_worker,
+            initargs=(self.preparer,),
+        )
+        waiting: deque[Future[_Staged]] = deque()
+        try:
+            for file_no, path in enumerate(paths):
+                for lines in _line_chunks(path):
+                    waiting.append(pool.submit(_prepare_chunk, file_no, str(path), lines))
+                    # A few chunks in flight per worker: enough to keep them busy, and
+                    # memory stays flat however large the files.
+                    if len(waiting) >= 3 * workers:
+                        self._staged(staged, waiting.popleft().result())
+            while waiting:
+                self._staged(staged, waiting.popleft().result())
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+    def _staged(self, staged: sqlite3.Connection, prepared: _Staged) -> None:
+        rows, report = prepared
         staged.executemany("INSERT INTO staged VALUES (?, ?, ?, ?)", rows)
+        before = self.report.read
+        self.report.add(report)
+        if before // 10_000 != self.report.read // 10_000:
+            self._progress()  # staging is a first pass: show it moving
 
     def _by_patient(self, staged: sqlite3.Connection) -> None:
         batch: list[list[_Pending]] = []
@@ -266,7 +443,7 @@ class Importer:
                     self._commit(batch)
                     self._progress()
                     batch, size = [], 0
-            group.append(pickle.loads(blob))
+            group.append(_Pending._make(pickle.loads(blob)))
         if group:
             batch.append(group)
         self._commit(batch)
@@ -317,7 +494,8 @@ class Importer:
 
     def _unit(self, items: list[_Item]) -> None:
         """A Bundle's patient (or a lone resource): all of it stored, or none of it."""
-        self._commit([[p for p in map(self._prepare, items) if p is not None]])
+        prepared = (self.preparer.prepare(item, self.report) for item in items)
+        self._commit([[p for p in prepared if p is not None]])
         self._progress()
 
     def _commit(self, patients: list[list[_Pending]]) -> None:
@@ -346,41 +524,6 @@ class Importer:
                     f"patient not imported ({len(pending)} resources): {_reason(error)}",
                 )
 
-    def _prepare(self, item: _Item) -> _Pending | None:
-        resource = item.resource
-        kind = resource.get("resourceType")
-        if not isinstance(kind, str):
-            self.report.problem(item.file, item.where, "resourceType missing")
-            return None
-        if kind not in KEPT:
-            self.report.unused[(kind, UNUSED_TYPE)] += 1
-            return None
-        try:
-            if kind == "Patient":
-                table, row = "patient", patient.from_fhir(resource)
-            else:
-                table, row = MAPPERS[kind](resource)
-        except Unused as reason:
-            self.report.unused[(kind, str(reason))] += 1
-            return None
-        except (Invalid, KeyError, TypeError, ValueError, AttributeError) as error:
-            self.report.problem(item.file, item.where, f"{kind}: {_text(error)}")
-            return None
-        if self.validate:
-            trouble = structural_problem(resource)
-            if trouble:
-                self.report.problem(item.file, item.where, trouble)
-                return None
-        system, source_id = _key(resource)
-        if not source_id:
-            self.report.problem(item.file, item.where, f"{kind}.id: an id is required to import")
-            return None
-        ref = None if kind == "Patient" else _patient_ref(resource)
-        if kind != "Patient" and ref is None:
-            self.report.problem(item.file, item.where, f"{kind}.subject: no patient reference")
-            return None
-        return _Pending(item.file, item.where, kind, system, source_id, table, row, ref)
-
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
         """One unit of work: its own transaction, or a savepoint of the caller's session."""
@@ -397,10 +540,14 @@ class Importer:
         report = Report()  # counts of this unit, merged only after commit
         with self._transaction() as session:
             seen, taken = self._already_imported(session, patients + records)
-            stamp = now()
+            dialect = session.get_bind().dialect
+            stamp, clinic = now(), self.clinic_id
             patient_ids: dict[str, str] = {}
-            links: list[dict[str, Any]] = []
-            new_patients: list[dict[str, Any]] = []
+            links: list[tuple[Any, ...]] = []
+            new_patients: list[tuple[Any, ...]] = []
+            patient_unit = _layout(dialect, "patient").unit(
+                clinic_id=clinic, created_at=stamp, updated_at=stamp
+            )
             for pending in patients:
                 key = (pending.kind, pending.source_system, pending.source_id)
                 if key in seen:
@@ -408,18 +555,10 @@ class Importer:
                     report.already += 1
                     continue
                 record_id = _free(pending.source_id, taken["patient"])
-                new_patients.append(
-                    {
-                        **pending.row,
-                        "id": record_id,
-                        "clinic_id": self.clinic_id,
-                        "created_at": stamp,
-                        "updated_at": stamp,
-                    }
-                )
+                new_patients.append((record_id, *patient_unit, *pending.values))
                 seen[key] = patient_ids[pending.source_id] = record_id
-                links.append(self._link(pending, record_id, record_id, stamp))
-            bulk.insert_rows(session, _table("patient"), new_patients)
+                links.append(_link(pending, record_id, record_id))
+            _insert(session, _layout(dialect, "patient"), new_patients)
             report.patients_created += len(new_patients)
             report.stored["patient"] += len(new_patients)
 
@@ -427,7 +566,8 @@ class Importer:
                 ref for p in records if (ref := _patient_id(p)) and ref not in patient_ids
             }
             patient_ids.update(self._known_patients(session, unresolved))
-            by_table: dict[str, list[dict[str, Any]]] = {}
+            by_table: dict[str, list[tuple[Any, ...]]] = {}
+            units: dict[str, tuple[Any, ...]] = {}
             touched: dict[str, bool] = dict.fromkeys(patient_ids.values(), True)
             for pending in records:
                 key = (pending.kind, pending.source_system, pending.source_id)
@@ -444,43 +584,29 @@ class Importer:
                         " (import its Patient first)",
                     )
                     continue
-                record_id = _free(pending.source_id, taken.setdefault(pending.table, {}))
+                table = pending.table
+                record_id = _free(pending.source_id, taken.setdefault(table, {}))
                 seen[key] = record_id
-                row = {
-                    **pending.row,
-                    "id": record_id,
-                    "clinic_id": self.clinic_id,
-                    "patient_id": owner,
-                    "created_at": stamp,
-                    "created_by": self.actor.user_id,
-                }
-                by_table.setdefault(pending.table, []).append(row)
-                links.append(self._link(pending, owner, record_id, stamp))
+                unit = units.get(table)
+                if unit is None:
+                    unit = units[table] = _layout(dialect, table).unit(
+                        clinic_id=clinic, created_at=stamp, created_by=self.actor.user_id
+                    )
+                by_table.setdefault(table, []).append((record_id, owner, *unit, *pending.values))
+                links.append(_link(pending, owner, record_id))
                 touched.setdefault(owner, False)
             for table, rows in by_table.items():
-                bulk.insert_rows(session, _table(table), rows)
+                _insert(session, _layout(dialect, table), rows)
                 report.stored[table] += len(rows)
-            bulk.insert_rows(session, _table("fhir_source"), links)
-            received = {link["patient_id"] for link in links}
+            link_unit = _layout(dialect, "fhir_source").unit(clinic_id=clinic, imported_at=stamp)
+            _insert(
+                session, _layout(dialect, "fhir_source"), [(*link, *link_unit) for link in links]
+            )
+            received = {link[0] for link in links}
             append_audit(session, self.actor, "import", [pid for pid in touched if pid in received])
-        self._merge(report)
+        self.report.add(report)
 
     # -- helpers -----------------------------------------------------------------------
-
-    def _link(
-        self, pending: _Pending, patient_id: str, record_id: str, stamp: Any
-    ) -> dict[str, Any]:
-        return {
-            "id": new_id(),
-            "clinic_id": self.clinic_id,
-            "patient_id": patient_id,
-            "resource_type": pending.kind,
-            "source_system": pending.source_system,
-            "source_id": pending.source_id[:128],
-            "record_table": pending.table,
-            "record_id": record_id,
-            "imported_at": stamp,
-        }
 
     def _already_imported(
         self, session: Session, pending: list[_Pending]
@@ -562,13 +688,6 @@ class Importer:
                 found.setdefault(source_id, patient_id)
         return found
 
-    def _merge(self, unit: Report) -> None:
-        self.report.stored.update(unit.stored)
-        self.report.already += unit.already
-        self.report.patients_created += unit.patients_created
-        for p in unit.problems:
-            self.report.problem(p.file, p.where, p.reason)
-
 
 def append_audit(session: Session, actor: Actor, action: str, patient_ids: list[str]) -> None:
     """Append one ``action`` entry per patient to the audit chain, in the caller's transaction.
@@ -607,6 +726,34 @@ def append_audit(session: Session, actor: Actor, action: str, patient_ids: list[
 
 def _table(name: str) -> Table:
     return Base.metadata.tables[name]
+
+
+def _link(pending: _Pending, patient_id: str, record_id: str) -> tuple[str, ...]:
+    """The ``fhir_source`` row's per-row columns (see :func:`_layout`)."""
+    source = pending.source_id[:128]
+    return (
+        patient_id,
+        pending.kind,
+        pending.source_system,
+        source,
+        pending.table,
+        record_id,
+    )
+
+
+def _insert(session: Session, layout: bulk.Layout, rows: list[tuple[Any, ...]]) -> None:
+    bulk.insert_tuples(session, layout.table, layout.names, rows)
+
+
+def _line_chunks(path: Path) -> Iterator[list[tuple[int, bytes]]]:
+    chunk: list[tuple[int, bytes]] = []
+    for line in ndjson.lines(path):
+        chunk.append(line)
+        if len(chunk) >= _CHUNK_LINES:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _free(source_id: str, taken: dict[str, str]) -> str:

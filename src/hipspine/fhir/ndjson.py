@@ -39,29 +39,38 @@ _LEADING_TYPE = re.compile(rb'\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
 
 
 def read(path: Path, wanted: Container[str] | None = None) -> Iterator[Line]:
-    """Each non-blank line of ``path``, parsed; unparseable lines carry their error.
+    """Each non-blank line of ``path``, parsed (see :func:`parse`)."""
+    for number, raw in lines(path):
+        line = parse(number, raw, wanted)
+        if line is not None:
+            yield line
+
+
+def lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """The raw lines of ``path`` with their numbers (from 1), unparsed."""
+    with path.open("rb") as handle:
+        yield from enumerate(handle, start=1)
+
+
+def parse(number: int, raw: bytes, wanted: Container[str] | None = None) -> Line | None:
+    """One raw line, parsed; an unparseable line carries its error; None for a blank line.
 
     With ``wanted``, a line that plainly starts with a resource type not in it is not
     parsed (parsing is most of the cost of reading): it comes back with only its kind.
     """
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if wanted is not None:
-                lead = _LEADING_TYPE.match(raw)
-                if lead is not None and (kind := lead[1].decode()) not in wanted:
-                    yield Line(number, None, None, kind)
-                    continue
-            if not raw.strip():
-                continue
-            try:
-                value = orjson.loads(raw)
-            except orjson.JSONDecodeError as error:
-                yield Line(number, None, f"not valid JSON: {error}")
-                continue
-            if not isinstance(value, dict):
-                yield Line(number, None, "not a JSON object")
-                continue
-            yield Line(number, value, None)
+    if wanted is not None:
+        lead = _LEADING_TYPE.match(raw)
+        if lead is not None and (kind := lead[1].decode()) not in wanted:
+            return Line(number, None, None, kind)
+    if not raw.strip():
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        return Line(number, None, f"not valid JSON: {error}")
+    if not isinstance(value, dict):
+        return Line(number, None, "not a JSON object")
+    return Line(number, value, None)
 
 
 class Writer:

@@ -8,8 +8,10 @@ importer and the synthetic registry — hand complete rows straight to the drive
 :func:`insert_rows` takes row mappings as the ORM would and applies, once per column, what
 SQLAlchemy would have applied: the column's Python-side default when a row leaves it out,
 and the dialect's bind processor (JSON serialisation, SQLite's date and time text), so rows
-read back exactly as if the ORM had written them. :func:`insert_tuples` is the bare path for
-rows already in the driver's form.
+read back exactly as if the ORM had written them. :class:`Layout` does the same a row at a
+time, ahead of the write (the FHIR importer prepares rows while it reads, on several cores),
+leaving out the columns only known when the row is stored. :func:`insert_tuples` is the
+bare path for rows already in the driver's form.
 
 Both run inside the caller's transaction (its session's connection), so a failure rolls
 back with everything else the unit of work wrote.
@@ -30,15 +32,23 @@ _MISSING = object()
 class _Column:
     """How one column's value is taken from a row mapping and put in the driver's form."""
 
-    __slots__ = ("default", "key", "process")
+    __slots__ = ("default", "key", "name", "process")
 
     def __init__(
         self,
         key: str,
+        name: str,
         default: Callable[[], Any] | None,
         process: Callable[[Any], Any] | None,
     ) -> None:
-        self.key, self.default, self.process = key, default, process
+        self.key, self.name, self.default, self.process = key, name, default, process
+
+    def value(self, row: Mapping[str, Any]) -> Any:
+        """This column's value of ``row`` in the driver's form."""
+        value = row.get(self.key, _MISSING)
+        if value is _MISSING:
+            value = None if self.default is None else self.default()
+        return value if value is None or self.process is None else self.process(value)
 
 
 @cache
@@ -58,7 +68,7 @@ def _columns(dialect: Dialect, table: Table) -> tuple[_Column, ...]:
             else:
                 default = (lambda value: lambda: value)(arg)
         process = column.type.dialect_impl(dialect).bind_processor(dialect)
-        plan.append(_Column(column.key, default, process))
+        plan.append(_Column(column.key, column.name, default, process))
     return tuple(plan)
 
 
@@ -85,8 +95,42 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
             process = column.process
             values = [None if v is None else process(v) for v in values]
         columns.append(values)
-    names = [c.name for c in _inserted(table)]
+    names = [c.name for c in _columns(dialect, table)]
     insert_tuples(session, table.name, names, list(zip(*columns, strict=True)))
+
+
+class Layout:
+    """A table's columns in three parts, for rows prepared ahead of their write.
+
+    ``per_row`` columns (ids) are given as they are for each row when it is stored, so
+    they must need no conversion; ``per_unit`` columns (clinic, time stamp) take one value
+    for a whole unit of work, converted once by :meth:`unit`; the rest are converted for
+    each row by :meth:`prepare` before the write. A stored row is
+    ``per_row values + unit(...) + prepare(row)``, in the order of :attr:`names`.
+    """
+
+    def __init__(
+        self, dialect: Dialect, table: Table, per_row: Sequence[str], per_unit: Sequence[str]
+    ) -> None:
+        plan = {c.key: c for c in _columns(dialect, table)}
+        for key in per_row:
+            if plan[key].process is not None:
+                # Given as they are, so a column that needs converting cannot be one.
+                raise NotImplementedError(f"{table.name}.{key} needs converting per row")
+        self.table = table.name
+        self._unit = [plan[key] for key in per_unit]
+        self._rest = [c for key, c in plan.items() if key not in {*per_row, *per_unit}]
+        self.names = [plan[key].name for key in (*per_row, *per_unit)] + [
+            c.name for c in self._rest
+        ]
+
+    def unit(self, **values: Any) -> tuple[Any, ...]:
+        """The per-unit columns' values, in the driver's form."""
+        return tuple(column.value(values) for column in self._unit)
+
+    def prepare(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The remaining columns of ``row``, in the driver's form (defaults applied)."""
+        return tuple([column.value(row) for column in self._rest])
 
 
 def insert_tuples(
@@ -113,4 +157,4 @@ def insert_tuples(
             copy.write_row(row)
 
 
-__all__ = ["insert_rows", "insert_tuples"]
+__all__ = ["Layout", "insert_rows", "insert_tuples"]

@@ -338,33 +338,25 @@ class StoredAssessment(_PatientRecord, Base):
 class FhirSource(Base):
     """Where an imported record came from: one row per imported FHIR resource.
 
-    The unique key (source id, resource type, clinic, source system) makes an import
-    idempotent and resumable: a resource already recorded here is skipped, and the row is
-    written in the same transaction as the records it produced. ``record_table`` is None
-    for a resource that was read but produced no record.
+    The key (source id, resource type, clinic, source system) makes an import idempotent
+    and resumable: a resource already recorded here is skipped, and the row is written in
+    the same transaction as the records it produced. ``record_table`` is None for a
+    resource that was read but produced no record.
     """
 
     __tablename__ = "fhir_source"
-    __table_args__ = (
-        # The id leads: the importer looks up lists of ids (without their source system,
-        # which a subject reference does not carry), and only a leading column is sought.
-        UniqueConstraint(
-            "source_id",
-            "resource_type",
-            "clinic_id",
-            "source_system",
-            name="fhir_source_once_per_clinic",
-        ),
-    )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinic.id"))
+    # The natural key is the primary key (no surrogate id): one index fewer to write for
+    # every imported resource. The id leads: the importer looks up lists of ids (without
+    # their source system, which a subject reference does not carry), and only a leading
+    # column is sought.
+    source_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    resource_type: Mapped[str] = mapped_column(String(40), primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinic.id"), primary_key=True)
+    source_system: Mapped[str] = mapped_column(String(200), primary_key=True, default="")
     patient_id: Mapped[str] = mapped_column(
         ForeignKey("patient.id", ondelete="CASCADE"), index=True
     )
-    resource_type: Mapped[str] = mapped_column(String(40))
-    source_system: Mapped[str] = mapped_column(String(200), default="")
-    source_id: Mapped[str] = mapped_column(String(128))
     record_table: Mapped[str | None] = mapped_column(String(40))
     record_id: Mapped[str | None] = mapped_column(String(36))
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
