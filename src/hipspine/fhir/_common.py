@@ -8,8 +8,10 @@ the tests, by the ``fhir.resources`` R4B models).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -41,6 +43,19 @@ class Unused(Exception):
 
 class Invalid(ValueError):
     """The resource cannot be mapped: ``str(error)`` names the field and the reason."""
+
+
+@dataclass(frozen=True)
+class Marks:
+    """What the JSON of every resource a mapping keeps contains: one of ``texts`` (a code,
+    or hipspine's code systems), or a match of ``words``.
+
+    A resource without any is certainly unused, so the bulk importer passes its line over
+    without parsing it — most lines of an EHR's export are vital signs, labs and claims.
+    """
+
+    texts: tuple[str, ...]
+    words: re.Pattern[str] | None = None
 
 
 @cache

@@ -15,7 +15,9 @@ from typing import Any
 from hipspine.fhir._common import (
     CS,
     EXT,
+    HIPSPINE,
     Invalid,
+    Marks,
     Resource,
     Row,
     Unused,
@@ -73,6 +75,11 @@ def to_fhir(row: Mapping[str, Any]) -> Resource:
     if activities:
         resource["activity"] = activities
     return resource
+
+
+def marks() -> Marks:
+    """Kept only with a hipspine physical-therapy category."""
+    return Marks((HIPSPINE,))
 
 
 def from_fhir(resource: Mapping[str, Any]) -> Row:

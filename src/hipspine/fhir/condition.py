@@ -15,9 +15,11 @@ from typing import Any
 
 from hipspine.fhir._common import (
     CS,
+    HIPSPINE,
     ICD10CM,
     SNOMED,
     Invalid,
+    Marks,
     Resource,
     Row,
     Unused,
@@ -84,6 +86,11 @@ def to_fhir(row: Mapping[str, Any]) -> Resource:
     if row.get("closed_on"):
         resource["abatementDateTime"] = day(row["closed_on"])
     return resource
+
+
+def marks() -> Marks:
+    """hipspine's condition code system, or one of the SNOMED CT and ICD-10-CM codes."""
+    return Marks((HIPSPINE, *(code for _, code in _lookup())))
 
 
 def from_fhir(resource: Mapping[str, Any]) -> Row:

@@ -13,7 +13,9 @@ from typing import Any
 from hipspine.fhir._common import (
     CS,
     EXT,
+    HIPSPINE,
     Invalid,
+    Marks,
     Resource,
     Row,
     Unused,
@@ -59,6 +61,11 @@ def to_fhir(row: Mapping[str, Any]) -> Resource:
     if row.get("target_date"):
         resource["target"] = [{"dueDate": day(row["target_date"])}]
     return resource
+
+
+def marks() -> Marks:
+    """Kept only with a hipspine functional-goal category."""
+    return Marks((HIPSPINE,))
 
 
 def from_fhir(resource: Mapping[str, Any]) -> Row:

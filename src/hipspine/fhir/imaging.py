@@ -31,6 +31,7 @@ from hipspine.fhir._common import (
     OBSERVATION_CATEGORY,
     UCUM,
     Invalid,
+    Marks,
     Resource,
     Row,
     Unused,
@@ -158,6 +159,11 @@ def _finding(observation: Mapping[str, Any], where: str) -> dict[str, Any] | Non
         if isinstance(note, dict) and note.get("text"):
             out["note"] = note["text"]
     return out
+
+
+def marks() -> Marks:
+    """An imaging study's LOINC code."""
+    return Marks((table("imaging")["report"]["loinc"],))
 
 
 def from_fhir(resource: Mapping[str, Any]) -> Row:

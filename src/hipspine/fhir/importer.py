@@ -33,6 +33,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import re
 import sqlite3
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -72,7 +73,7 @@ from hipspine.fhir import (
     procedure,
     questionnaire,
 )
-from hipspine.fhir._common import Invalid, Row, Unused
+from hipspine.fhir._common import Invalid, Marks, Row, Unused
 from hipspine.fhir.validate import problem as structural_problem
 from hipspine.store import audit, bulk
 from hipspine.store.audit import Actor
@@ -103,6 +104,53 @@ MAPPERS: dict[str, Mapper] = {
 KEPT = frozenset({"Patient", *MAPPERS})
 """Every resource type hipspine keeps; the rest are counted by type and passed over."""
 UNUSED_TYPE = "resource type not kept by hipspine"
+
+MARKS: dict[str, Callable[[], Marks]] = {
+    "Condition": condition.marks,
+    "Observation": observation.marks,
+    "QuestionnaireResponse": questionnaire.marks,
+    "Procedure": procedure.marks,
+    "MedicationStatement": medication.marks,
+    "MedicationRequest": medication.marks,
+    "CarePlan": careplan.marks,
+    "Goal": goal.marks,
+    "DiagnosticReport": imaging.marks,
+}
+"""What a resource of each kept type must contain to be kept (every type but Patient)."""
+UNMARKED = "nothing hipspine keeps in it (passed over unparsed)"
+
+class _Screen:
+    """Judges a raw NDJSON line by its leading resource type and :data:`MARKS`, without
+    parsing it: a line passed over is one the mappings would certainly not keep."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, tuple[tuple[bytes, ...], re.Pattern[bytes] | None]] = {}
+        for kind, marks in MARKS.items():
+            found = marks()
+            words = found.words
+            self.marks[kind] = (
+                tuple(text.encode() for text in found.texts),
+                # The same words over the line's bytes (ASCII, as _unsure leaves it).
+                re.compile(words.pattern.encode(), words.flags & ~re.UNICODE) if words else None,
+            )
+
+    def unused(self, raw: bytes) -> tuple[str, str] | None:
+        """(type, reason) if ``raw`` certainly holds nothing hipspine keeps, else None."""
+        kind = ndjson.leading_type(raw)
+        if kind is None or kind == "Patient":
+            return None
+        if kind not in KEPT:
+            return (kind, UNUSED_TYPE)
+        texts, words = self.marks[kind]
+        if any(text in raw for text in texts) or (words is not None and words.search(raw)):
+            return None
+        return None if _unsure(raw) else (kind, UNMARKED)
+
+
+def _unsure(raw: bytes) -> bool:
+    r"""Whether a JSON escape (``\u0037`` for "7", ``\/`` for "/") or non-ASCII text could
+    spell a mark in other bytes: such a line is always parsed."""
+    return b"\\" in raw or not raw.isascii()
 
 
 @dataclass
@@ -264,15 +312,12 @@ class _Preparer:
         report = Report()
         rows: list[tuple[str, int, int, bytes]] = []
         for number, raw in lines:
-            line = ndjson.parse(number, raw, wanted=KEPT)
+            line = ndjson.parse(number, raw)
             if line is None:
                 continue
             report.read += 1
             if line.resource is None:
-                if line.error is None:  # a type hipspine does not keep, passed over
-                    report.unused[(str(line.kind), UNUSED_TYPE)] += 1
-                else:
-                    report.problem(name, f"line {number}", line.error)
+                report.problem(name, f"line {number}", str(line.error))
                 continue
             pending = self.prepare(_Item(line.resource, name, f"line {number}"), report)
             if pending is not None:
@@ -341,6 +386,7 @@ class Importer:
         self.clinic_id: str = actor.clinic_id
         self.progress = progress
         self.preparer = _Preparer(db.engine.dialect, validate)
+        self.screen = _Screen()
         self.session = session
         self.report = Report()
 
@@ -397,7 +443,7 @@ class Importer:
         workers = _workers(paths)
         if not workers:
             for file_no, path in enumerate(paths):
-                for lines in _line_chunks(path):
+                for lines in self._line_chunks(path):
                     self._staged(staged, self.preparer.chunk(file_no, str(path), lines))
             return
         # Forked workers inherit the preparer; they touch no database, console or log.
@@ -410,7 +456,7 @@ class Importer:
         waiting: deque[Future[_Staged]] = deque()
         try:
             for file_no, path in enumerate(paths):
-                for lines in _line_chunks(path):
+                for lines in self._line_chunks(path):
                     waiting.append(pool.submit(_prepare_chunk, file_no, str(path), lines))
                     # A few chunks in flight per worker: enough to keep them busy, and
                     # memory stays flat however large the files.
@@ -420,6 +466,26 @@ class Importer:
                 self._staged(staged, waiting.popleft().result())
         finally:
             pool.shutdown(cancel_futures=True)
+
+    def _line_chunks(self, path: Path) -> Iterator[list[tuple[int, bytes]]]:
+        """The lines of ``path`` to prepare, in chunks; those the screen passes over are
+        counted here and go no further."""
+        chunk: list[tuple[int, bytes]] = []
+        read, unused = 0, Counter[tuple[str, str]]()
+        for line in ndjson.lines(path):
+            passed = self.screen.unused(line[1])
+            if passed is None:
+                chunk.append(line)
+                if len(chunk) >= _CHUNK_LINES:
+                    yield chunk
+                    chunk = []
+            else:
+                read += 1
+                unused[passed] += 1
+        if chunk:
+            yield chunk
+        self.report.read += read
+        self.report.unused.update(unused)
 
     def _staged(self, staged: sqlite3.Connection, prepared: _Staged) -> None:
         rows, report = prepared
@@ -743,17 +809,6 @@ def _link(pending: _Pending, patient_id: str, record_id: str) -> tuple[str, ...]
 
 def _insert(session: Session, layout: bulk.Layout, rows: list[tuple[Any, ...]]) -> None:
     bulk.insert_tuples(session, layout.table, layout.names, rows)
-
-
-def _line_chunks(path: Path) -> Iterator[list[tuple[int, bytes]]]:
-    chunk: list[tuple[int, bytes]] = []
-    for line in ndjson.lines(path):
-        chunk.append(line)
-        if len(chunk) >= _CHUNK_LINES:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _free(source_id: str, taken: dict[str, str]) -> str:

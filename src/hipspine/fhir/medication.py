@@ -18,6 +18,7 @@ from typing import Any
 from hipspine.fhir._common import (
     EXT,
     RXNORM,
+    Marks,
     Resource,
     Row,
     Unused,
@@ -52,6 +53,11 @@ def _by_code() -> dict[str, dict[str, Any]]:
 @cache
 def _words() -> re.Pattern[str]:
     return re.compile(r"\b(" + "|".join(map(re.escape, _by_name())) + r")\b", re.IGNORECASE)
+
+
+def marks() -> Marks:
+    """One of the RxNorm codes, or an analgesic's name in the text."""
+    return Marks(tuple(_by_code()), _words())
 
 
 def to_fhir(row: Mapping[str, Any]) -> Resource:

@@ -38,6 +38,12 @@ class Line:
 _LEADING_TYPE = re.compile(rb'\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
 
 
+def leading_type(raw: bytes) -> str | None:
+    """The resource type of a raw line that plainly starts with it, else None."""
+    lead = _LEADING_TYPE.match(raw)
+    return None if lead is None else lead[1].decode()
+
+
 def read(path: Path, wanted: Container[str] | None = None) -> Iterator[Line]:
     """Each non-blank line of ``path``, parsed (see :func:`parse`)."""
     for number, raw in lines(path):
@@ -59,8 +65,8 @@ def parse(number: int, raw: bytes, wanted: Container[str] | None = None) -> Line
     parsed (parsing is most of the cost of reading): it comes back with only its kind.
     """
     if wanted is not None:
-        lead = _LEADING_TYPE.match(raw)
-        if lead is not None and (kind := lead[1].decode()) not in wanted:
+        kind = leading_type(raw)
+        if kind is not None and kind not in wanted:
             return Line(number, None, None, kind)
     if not raw.strip():
         return None

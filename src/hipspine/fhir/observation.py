@@ -23,10 +23,12 @@ from hipspine.clinical import instruments
 from hipspine.fhir._common import (
     CS,
     EXT,
+    HIPSPINE,
     LOINC,
     OBSERVATION_CATEGORY,
     UCUM,
     Invalid,
+    Marks,
     Resource,
     Row,
     Unused,
@@ -286,6 +288,12 @@ def scores_to_fhir(row: Mapping[str, Any]) -> list[Resource]:
 
 
 # -- import dispatch ----------------------------------------------------------------------
+
+
+def marks() -> Marks:
+    """Pain ratings carry the LOINC pain code; strength and function tests hipspine's
+    code systems."""
+    return Marks((HIPSPINE, PAIN))
 
 
 def from_fhir(resource: Mapping[str, Any]) -> tuple[str, Row]:

@@ -17,7 +17,9 @@ from typing import Any
 from hipspine.fhir._common import (
     CS,
     EXT,
+    HIPSPINE,
     Invalid,
+    Marks,
     Resource,
     Row,
     Unused,
@@ -82,6 +84,11 @@ def to_fhir(row: Mapping[str, Any]) -> Resource:
     if row.get("note"):
         resource["note"] = [{"text": row["note"]}]
     return resource
+
+
+def marks() -> Marks:
+    """hipspine's procedure types, or one of the external procedure codes."""
+    return Marks((HIPSPINE, *(code for _, code in _external())))
 
 
 def from_fhir(resource: Mapping[str, Any]) -> Row:

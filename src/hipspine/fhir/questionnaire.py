@@ -21,6 +21,7 @@ from hipspine.fhir._common import (
     HIPSPINE,
     LOINC,
     Invalid,
+    Marks,
     Resource,
     Row,
     Unused,
@@ -136,6 +137,11 @@ def to_fhir(row: Mapping[str, Any]) -> Resource:
         }
     )
     return resource
+
+
+def marks() -> Marks:
+    """Kept only with a hipspine questionnaire."""
+    return Marks((HIPSPINE,))
 
 
 def from_fhir(resource: Mapping[str, Any]) -> Row:

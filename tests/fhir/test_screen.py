@@ -1,0 +1,112 @@
+"""The bulk importer passes over NDJSON lines without parsing them only when the mappings
+would certainly not keep them: never a resource hipspine keeps, whatever its spelling."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import orjson
+import pytest
+
+from hipspine.fhir import importer, ndjson
+from hipspine.fhir._common import Invalid, Unused
+from hipspine.fhir.exporter import export_all
+from hipspine.fhir.importer import MAPPERS, Importer
+from tests.fhir.support import bundles_as_ndjson, johns_record
+from tests.fhir.test_imaging import _imaging_patient
+
+
+def _kept(resource: dict) -> bool:
+    """Whether the mappings keep ``resource`` (the truth the screen must never contradict)."""
+    try:
+        MAPPERS[resource["resourceType"]](resource)
+    except Unused:
+        return False
+    except (Invalid, KeyError, TypeError, ValueError, AttributeError):
+        return True  # reported as a problem: it must reach the mapping to be reported
+    return True
+
+
+def test_every_line_passed_over_is_one_the_mappings_would_not_keep(synthea_bundles, tmp_path):
+    screen = importer._Screen()
+    passed_over = parsed = 0
+    for path in bundles_as_ndjson(synthea_bundles, tmp_path / "bulk"):
+        for _, raw in ndjson.lines(path):
+            resource = orjson.loads(raw)
+            verdict = screen.unused(raw)
+            if verdict is None:
+                parsed += 1
+                continue
+            passed_over += 1
+            kind, reason = verdict
+            assert kind == resource["resourceType"]
+            if reason == importer.UNMARKED:
+                assert not _kept(resource), raw[:200]
+            else:
+                assert kind not in importer.KEPT
+    # Most of an EHR's export is passed over, and what hipspine keeps still arrives.
+    assert passed_over > 10 * parsed > 0
+
+
+def test_every_record_of_a_hipspine_export_is_parsed(db, world, tmp_path):
+    johns_record(db, world.clinician_a, world.john)
+    _imaging_patient(db, world.clinician_a)
+    export_all(db, world.clinician_a, tmp_path)
+    screen = importer._Screen()
+    kept = Counter()
+    for path in tmp_path.glob("*.ndjson"):
+        for _, raw in ndjson.lines(path):
+            resource = orjson.loads(raw)
+            if resource["resourceType"] in MAPPERS and _kept(resource):
+                assert screen.unused(raw) is None, raw[:200]
+                kept[resource["resourceType"]] += 1
+    assert set(kept) == set(MAPPERS) - {"MedicationRequest"}  # exported as statements
+
+
+PAIN = {
+    "resourceType": "Observation",
+    "id": "pain-1",
+    "status": "final",
+    "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+    "subject": {"reference": "Patient/p1"},
+    "effectiveDateTime": "2025-11-17",
+    "valueInteger": 6,
+}
+
+
+@pytest.mark.parametrize(
+    "spell",
+    [
+        lambda text: text.replace('"72514-3"', '"\\u0037\\u0032514-3"'),  # escaped digits
+        lambda text: text.replace("http://loinc.org", "http:\\/\\/loinc.org"),  # escaped slash
+        lambda text: text.replace('"final"', '"final", "note": [{"text": "Schmerz ü"}]'),
+    ],
+    ids=["unicode-escape", "escaped-slash", "non-ascii"],
+)
+def test_a_pain_rating_spelled_unusually_is_still_imported(db, world, tmp_path, spell):
+    folder = tmp_path / "bulk"
+    folder.mkdir()
+    patient = {"resourceType": "Patient", "id": "p1", "name": [{"text": "Jo Doe"}]}
+    (folder / "Patient.ndjson").write_text(json.dumps(patient) + "\n")
+    line = spell(json.dumps(PAIN))
+    assert orjson.loads(line)["code"]["coding"][0]["code"] == "72514-3"
+    (folder / "Observation.ndjson").write_text(line + "\n")
+
+    report = Importer(db, world.admin_a).import_files(sorted(folder.glob("*.ndjson")))
+    assert report.problem_count == 0, report.problems
+    assert report.stored["pain_rating"] == 1
+
+
+def test_an_analgesic_named_only_in_text_is_kept():
+    line = json.dumps(
+        {
+            "resourceType": "MedicationRequest",
+            "id": "m1",
+            "medicationCodeableConcept": {"text": "Naproxen sodium 220 MG Oral Tablet"},
+        }
+    ).encode()
+    other = line.replace(b"Naproxen sodium", b"Amlodipine")
+    screen = importer._Screen()
+    assert screen.unused(line) is None
+    assert screen.unused(other) == ("MedicationRequest", importer.UNMARKED)
