@@ -13,8 +13,9 @@ mix: mostly Observations (vital signs, labs, pain), Claims, Encounters, Procedur
   the same audit entries, commit every 1,000 rows.
 
 Both keep the same records. Printed per database: resources read per second, records
-stored per second, the ratio, and peak Python memory (tracemalloc) at two file sizes (the
-second four times the first) to show memory does not grow with the file.
+stored per second, the ratio, and peak resident memory of the importer and of its largest
+worker process at two file sizes (the second four times the first), each import in a fresh
+process, to show memory does not grow with the file.
 Run: ``python -m benchmarks fhir_import``.
 """
 
@@ -23,12 +24,12 @@ from __future__ import annotations
 import gc
 import json
 import os
+import resource as rusage
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -284,16 +285,26 @@ def _timed(run: Any) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def _peak(url_maker: Any, files: list[Path]) -> float:
-    db = _fresh(url_maker)
-    actor = _clinic(db)
-    gc.collect()
-    tracemalloc.start()
-    Importer(db, actor).import_files(files)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+def _peak(url_maker: Any, files: list[Path]) -> tuple[float, float]:
+    """Peak resident memory (MiB) of an import in a fresh process: (importer, its largest
+    worker). A fresh process, so one import's peak does not hide the next one's."""
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_fhir_import", "--peak", url_maker(),
+         *map(str, files)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    importer, worker = run.stdout.split()
+    return float(importer), float(worker)
+
+
+def _import_and_report_peak(url: str, files: list[Path]) -> None:
+    db = _fresh(lambda: url)
+    Importer(db, _clinic(db)).import_files(files)
     db.dispose()
-    return peak / 2**20
+    # ru_maxrss is in KiB on Linux; children: the largest worker, once they are joined.
+    own = rusage.getrusage(rusage.RUSAGE_SELF).ru_maxrss / 1024
+    workers = rusage.getrusage(rusage.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"{own:.1f} {workers:.1f}")
 
 
 def bench(
@@ -355,15 +366,18 @@ def main() -> None:
             else:
                 print("  PostgreSQL: skipped (tests.support.postgres not importable)")
             # both sizes well past one batch, so a leak would show as growth
-            large_peak = _peak(sqlite_url, large)
-            huge_peak = _peak(sqlite_url, huge)
-            print(
-                f"  memory     peak {large_peak:,.1f} MiB at {large_lines:,} resources, "
-                f"{huge_peak:,.1f} MiB at {huge_lines:,} resources (SQLite, tracemalloc)"
-            )
+            for size, peak in ((large_lines, _peak(sqlite_url, large)),
+                               (huge_lines, _peak(sqlite_url, huge))):  # fmt: skip
+                print(
+                    f"  memory     peak RSS {peak[0]:,.0f} MiB importer, {peak[1]:,.0f} MiB "
+                    f"largest worker, at {size:,} resources (SQLite)"
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--peak"]:
+        _import_and_report_peak(sys.argv[2], [Path(p) for p in sys.argv[3:]])
+    else:
+        main()
