@@ -900,7 +900,11 @@ def _not_kept() -> str:
         f"hipspine keeps {_codes(kept)}. Any other resource type is counted as "
         f'"{importer.UNUSED_TYPE}". A resource of a kept type that holds nothing hipspine '
         "follows (a dental Condition, a laboratory Observation, a non-analgesic medication; "
-        "see each section) is counted with its reason. Nothing is dropped silently: "
+        "see each section) is counted with its reason. In bulk NDJSON such a line is passed "
+        "over without being parsed when it contains none of the codes (or, for medications, "
+        "the analgesic names) that every kept resource of its type contains, and it has no "
+        "JSON escape or non-ASCII text that could spell one otherwise; it is counted as "
+        f'"{importer.UNMARKED}". Nothing is dropped silently: '
         "`hipspine import` prints each count and reason, and `POST /api/fhir` answers with an "
         "OperationOutcome, for example:\n\n" + _json(_outcome_example())
     )
