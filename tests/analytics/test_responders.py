@@ -108,3 +108,39 @@ def test_the_visit_closest_to_the_target_counts() -> None:
         r for r in report["trajectories"] if r["measure"] == "odi" and r["time_point"] == "month_3"
     )
     assert traj["mean"] == 20.0 and traj["mean_change"] == -20.0
+
+
+def test_a_responder_must_also_reach_a_verified_mdc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an MDC above the MCID (LEFS MCID 9, MDC swapped to 12), a change between the
+    two is within measurement error: the registry does not count it, as the trajectory does
+    not call it clinically important — vectorised and mixed-measure forms alike."""
+    from hipspine.analytics import responders
+    from tests.clinical.test_trajectory import swap_mdc
+
+    swap_mdc(monkeypatch, "lefs", 12.0)
+    responders.important_change.cache_clear()
+    responders._vector_rules.cache_clear()
+    try:
+        index = next(i for i, m in enumerate(MEASURES) if m.instrument == "lefs")
+        rule = important_change(MEASURES[index].key)
+        assert rule is not None and rule.mdc == (12.0, "points")
+        base = np.full(5, 40.0)
+        value = np.array([48.0, 49.0, 51.0, 52.0, 60.0])  # +8, +9 (MCID), +11, +12 (MDC), +20
+        expected = [False, False, False, True, True]
+        assert rule.array(base, value).tolist() == expected
+        codes = np.full(5, index, dtype=np.uint8)
+        assert important_array(codes, base, value).tolist() == expected
+        for v, fast in zip(value, expected, strict=True):
+            traj = measure_trajectory(
+                key=MEASURES[index].key,
+                label="LEFS",
+                instrument_id="lefs",
+                scope=MEASURES[index].scope,
+                values=[(dt.date(2024, 1, 1), 40.0), (dt.date(2024, 4, 1), float(v))],
+                baseline_date=dt.date(2024, 1, 1),
+                treatment_date=dt.date(2024, 1, 1),
+            )
+            assert (traj.points[1].status == "clinically important improvement") == fast, v
+    finally:
+        responders.important_change.cache_clear()
+        responders._vector_rules.cache_clear()

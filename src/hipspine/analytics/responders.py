@@ -6,8 +6,10 @@ one patient's trajectory (:mod:`hipspine.clinical.trajectory`): the preferred, *
 MCIDs of the instrument or subscale (``instruments.change_thresholds(...).preferred``),
 combined as ``data/responders.toml`` says (NPRS and ODI: 2 points / 10 points **and** 30% of
 baseline, Ostelo et al., Spine 2008;33:90-94; HOOS pain MCII 24, QoL 17; LEFS 9, Binkley
-1999). Measures without a verified MCID get no responder rate. :class:`ImportantChange`
-turns that rule into a vectorised SQL / NumPy predicate; a test checks it agrees with the
+1999), and, where the instrument has a verified minimal detectable change, the change must
+reach it too (a change within measurement error is never clinically important). Measures
+without a verified MCID get no responder rate. :class:`ImportantChange`
+turns that rule into a vectorised NumPy predicate; a test checks it agrees with the
 trajectory code on every (baseline, value) pair of each instrument's grid.
 
 The baseline is the latest value in the baseline window; the time-point value is the visit
@@ -48,23 +50,11 @@ class ImportantChange:
     percents: tuple[float, ...]
     combination: str
     sources: tuple[str, ...]
-
-    def _gain(self, base: str, value: str) -> str:
-        return f"({value} - {base})" if self.higher_is_better else f"({base} - {value})"
-
-    def sql(self, base: str, value: str) -> str:
-        """A DuckDB boolean expression: clinically important improvement from base to value."""
-        gain = self._gain(base, value)
-        parts = [f"{gain} >= {p - _EPSILON!r}" for p in self.points]
-        parts += [
-            f"(CASE WHEN {base} = 0 THEN {gain} > 0 ELSE {gain} / abs({base}) * 100.0 >= {q - _EPSILON!r} END)"
-            for q in self.percents
-        ]
-        joiner = " AND " if self.combination == "all" else " OR "
-        return f"({gain} > {_EPSILON!r} AND ({joiner.join(parts)}))"
+    mdc: tuple[float, str] | None = None
+    """A verified MDC (value, unit) the change must also reach, whatever the combination."""
 
     def array(self, base: np.ndarray, value: np.ndarray) -> np.ndarray:
-        """The same predicate on NumPy arrays (float64)."""
+        """Clinically important improvement from ``base`` to ``value`` (float64 arrays)."""
         gain = value - base if self.higher_is_better else base - value
         checks = [gain >= p - _EPSILON for p in self.points]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -75,7 +65,19 @@ class ImportantChange:
             if self.combination == "all"
             else np.logical_or.reduce(checks)
         )
+        if self.mdc is not None:
+            combined = combined & _beyond_error(self.mdc, base, gain)
         return np.asarray((gain > _EPSILON) & combined)
+
+
+def _beyond_error(mdc: tuple[float, str], base: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """Whether each change reaches a verified MDC (as the trajectory's ``_meets``)."""
+    value, unit = mdc
+    if unit == "points":
+        return np.asarray(gain >= value - _EPSILON)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = gain / np.abs(base) * 100.0
+    return np.asarray(np.where(base == 0, True, relative >= value - _EPSILON))
 
 
 @cache
@@ -88,6 +90,7 @@ def important_change(measure_key: str) -> ImportantChange | None:
     verified = [t for t in thresholds.preferred("mcid", "mcii", "mid") if t.verified]
     if not verified:
         return None
+    mdc = next(iter(thresholds.preferred("mdc")), None)
     return ImportantChange(
         measure=measure,
         higher_is_better=thresholds.direction is Direction.HIGHER_IS_BETTER,
@@ -95,21 +98,13 @@ def important_change(measure_key: str) -> ImportantChange | None:
         percents=tuple(t.value for t in verified if t.unit != "points"),
         combination=str(_rules()["mcid"]["combination"]),
         sources=tuple(sorted({t.source for t in verified})),
+        mdc=(mdc.value, mdc.unit) if mdc is not None and mdc.verified else None,
     )
 
 
 def rated_measures() -> tuple[int, ...]:
     """Indices of the measures that have a responder definition."""
     return tuple(i for i, m in enumerate(MEASURES) if important_change(m.key) is not None)
-
-
-def important_sql(measure_col: str, base: str, value: str) -> str:
-    """One CASE over every rated measure: important improvement, NULL for unrated ones."""
-    cases = " ".join(
-        f"WHEN {i} THEN {important_change(MEASURES[i].key).sql(base, value)}"  # type: ignore[union-attr]
-        for i in rated_measures()
-    )
-    return f"(CASE {measure_col} {cases} ELSE NULL END)"
 
 
 def wilson(
@@ -180,4 +175,14 @@ def important_array(measure: np.ndarray, base: np.ndarray, value: np.ndarray) ->
         pct_ok = np.where(base == 0, gain > 0, relative >= percent[code])
         pct_ok = np.where(has_percent[code], pct_ok, bool(all_of))
         combined = (points_ok & pct_ok) if all_of else (points_ok | pct_ok)
+    for i in _gated_measures():
+        rule = important_change(MEASURES[i].key)
+        assert rule is not None and rule.mdc is not None
+        mine = code == i
+        combined = np.where(mine, combined & _beyond_error(rule.mdc, base, gain), combined)
     return np.asarray((gain > _EPSILON) & combined & rated[code])
+
+
+def _gated_measures() -> tuple[int, ...]:
+    """Measures whose responders must also reach a verified MDC."""
+    return tuple(i for i in rated_measures() if important_change(MEASURES[i].key).mdc)  # type: ignore[union-attr]
