@@ -42,7 +42,7 @@ def test_synthetic_cohort_looks_like_the_assumptions() -> None:
         for r in data["time_to_improvement"]
         if r["treatment"] == "adipose_derived_cells"
     }
-    # the seed: after combined treatment the back improves earlier than the hip
+    # as in John's story (Guggino, Hip and low back pain): the back improves before the hip
     assert (
         km["lumbar"]["improved_by"]["6 weeks"]["improved"]
         > km["groin"]["improved_by"]["6 weeks"]["improved"]
