@@ -111,3 +111,61 @@ def test_trajectory_bad_series_names_the_field(tmp_path: Path) -> None:
     result = runner.invoke(app, ["trajectory", str(bad), "--today", "2026-08-10"])
     assert result.exit_code == 2
     assert "visits.1.pain.0.score" in result.stderr
+
+
+def test_trajectory_schedule_option() -> None:
+    result = runner.invoke(
+        app,
+        ["trajectory", str(JOHN), "--json", "--today", "2026-08-10", "--schedule", "0,6w,3m,9m"],
+    )
+    assert result.exit_code == 0, result.output
+    points = json.loads(result.stdout)["schedule"]["time_points"]
+    # 9 months after 2025-12-08 = 2026-09-08, window ±30 days: the 2026-08-10 visit counts
+    assert [(p["time_point"]["label"], p["status"]) for p in points] == [
+        ("Baseline", "completed"),
+        ("6 weeks", "completed"),
+        ("3 months", "completed"),
+        ("9 months", "completed"),
+    ]
+    default = json.loads(
+        runner.invoke(app, ["trajectory", str(JOHN), "--json", "--today", "2026-08-10"]).stdout
+    )
+    assert [p["time_point"]["id"] for p in default["schedule"]["time_points"]][:5] == [
+        "baseline",
+        "week_6",
+        "month_3",
+        "month_6",
+        "month_12",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [("0,6x", "'6x' is not a time point"), ("0,6w,7w", "overlap")],
+)
+def test_trajectory_bad_schedule_exits_2(schedule: str, expected: str) -> None:
+    result = runner.invoke(
+        app, ["trajectory", str(JOHN), "--today", "2026-08-10", "--schedule", schedule]
+    )
+    assert result.exit_code == 2
+    assert "--schedule" in result.stderr and expected in result.stderr
+
+
+def test_trajectory_shows_side_to_side_dynamometry() -> None:
+    text = runner.invoke(
+        app, ["trajectory", str(JOHN), "--today", "2026-08-10"], env={"COLUMNS": "100"}
+    ).stdout
+    assert "Dynamometry by visit and side" in text
+    # John's right gluteus maximus at baseline: 72 N·m, 0.86 N·m/kg, 21.9 %BW; LSI 69%
+    assert "0.86/kg 21.9%BW" in text and "69%" in text and "possible deficit" in text
+    payload = json.loads(
+        runner.invoke(app, ["trajectory", str(JOHN), "--json", "--today", "2026-08-10"]).stdout
+    )
+    first = payload["side_to_side"][0]
+    assert (first["muscle"], first["asymmetry"]["status"]) == (
+        "gluteus_maximus",
+        "possible deficit",
+    )
+    assert first["right"]["body_mass_source"] == "reading"
+    clinician = [s["text"] for s in payload["summary"]["clinician"]]
+    assert any(t.startswith("Dynamometry side to side") for t in clinician)

@@ -394,10 +394,19 @@ def trajectory(
     today: Annotated[
         str | None, typer.Option(help="Judge the follow-up schedule on this date (YYYY-MM-DD).")
     ] = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option(
+            help="Follow-up time points after treatment, e.g. 0,6w,3m,6m,12m "
+            "(0 = baseline, w = weeks, m = months, y = years). Default: baseline, 6 weeks, "
+            "3, 6, 12 months, then yearly."
+        ),
+    ] = None,
 ) -> None:
     """Show a patient's recovery: change per region and instrument, time to improvement, summaries."""
     from datetime import date
 
+    from hipspine.clinical.schedule import ScheduleError, parse_schedule
     from hipspine.clinical.series import SeriesError, parse_series
     from hipspine.clinical.summary import clinician_summary, patient_summary
     from hipspine.clinical.trajectory import to_dict
@@ -408,7 +417,10 @@ def trajectory(
     except ValueError:
         raise _fail(f"--today: {today!r} is not a date (YYYY-MM-DD)") from None
     try:
-        result = run(parse_series(_read_json(series_file)), today=day)
+        rules = None if schedule is None else parse_schedule(schedule)
+        result = run(parse_series(_read_json(series_file)), today=day, schedule=rules)
+    except ScheduleError as error:
+        raise _fail(f"--schedule: {error}") from None
     except SeriesError as error:
         raise _fail(f"{series_file}: {error}") from None
     clinician, patient = clinician_summary(result), patient_summary(result)

@@ -6,11 +6,30 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cases import build, document, john, john_data, obs, pain, removing, replacing, right, run
+from cases import (
+    build,
+    document,
+    john,
+    john_data,
+    obs,
+    pain,
+    removing,
+    replacing,
+    right,
+    rule,
+    run,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hipspine.clinical.assessment import Assessment, assess, assess_stages, compare, to_dict
+from hipspine.clinical.assessment import (
+    Assessment,
+    assess,
+    assess_stages,
+    compare,
+    next_tests,
+    to_dict,
+)
 from hipspine.clinical.case import Case, parse_case
 from hipspine.clinical.facts import Facts
 from hipspine.clinical.mmt import MRC_GRADES
@@ -52,22 +71,90 @@ def test_john_sources_graded() -> None:
     assert source(result, "greater_trochanteric_pain_syndrome", Side.RIGHT).probability < 0.15
 
 
-def test_john_reasons_cite_sutlive() -> None:
-    result = assess(john())
+def test_john_exam_reasons_cite_sutlive() -> None:
+    result = assess(john(), through=Stage.EXAM)
     assert any("Sutlive" in reason and "LR 24" in reason for reason in result.conclusion.reasons)
     sutlive = rule_result(result, "sutlive_2008", Side.RIGHT)
     assert sutlive.outcome == "at_least_4"
+    assert sutlive.status == "fired"
     assert "Sutlive" in sutlive.rule.citation and "2008" in sutlive.rule.citation
     # John: squatting, scour, active extension and IR 10° positive; active flexion negative.
     assert sum(": yes" in fact for fact in sutlive.facts) == 4
 
 
+PREDICTS_RADIOGRAPHIC_OA = (
+    "sutlive_2008",
+    "acr_1991_clinical",
+    "metcalfe_2019_groin_pain_passive_abd_add",
+    "metcalfe_2019_passive_adduction",
+    "metcalfe_2019_abductor_weakness",
+    "metcalfe_2019_stairs",
+    "hip_prior_diagnosis",
+)
+
+
+def test_john_radiograph_supersedes_the_exam_rules_that_only_predict_it() -> None:
+    result = assess(john())
+    hip = source(result, "hip_joint", Side.RIGHT)
+    for rule_id in PREDICTS_RADIOGRAPHIC_OA:
+        r = rule_result(result, rule_id, Side.RIGHT)
+        assert r.status == "superseded", rule_id
+        assert r.weight is None and r.missing == ()
+        assert "radiograph" in r.superseded_by
+        assert not hip.is_counted(r)
+    sutlive = rule_result(result, "sutlive_2008", Side.RIGHT)
+    assert sutlive.outcome == "at_least_4"  # still shown, no longer counted
+    assert not any("Sutlive" in reason for reason in result.conclusion.reasons)
+    assert any(
+        "ACR 1991 clinical, laboratory and radiographic" in r for r in result.conclusion.reasons
+    )
+    # Brown predicts hip versus spine as the source, not the radiograph: it still counts.
+    assert rule_result(result, "brown_2004", Side.RIGHT).status == "fired"
+    # John's conclusion does not change.
+    assert result.conclusion.category == "hip_and_spine"
+    assert hip.grade == "very likely"
+
+
+def test_exam_rules_count_again_when_the_radiograph_is_removed() -> None:
+    data = removing(
+        john_data(),
+        "kellgren_lawrence_hip",
+        "tonnis_hip",
+        "hip_osteophytes",
+        "hip_joint_space_narrowing",
+    )
+    result = assess(parse_case(data))
+    assert rule_result(result, "sutlive_2008", Side.RIGHT).status == "fired"
+    assert rule_result(result, "acr_1991_radiographic", Side.RIGHT).status == "undetermined"
+
+
+def test_a_normal_radiograph_is_not_outweighed_by_the_exam_that_predicted_oa() -> None:
+    # Sutlive ≥4 of 5 predicts radiographic OA (LR 24.3); a Kellgren–Lawrence grade 1
+    # radiograph answers the question directly, so only the radiograph counts.
+    exam = [
+        obs("aggravated_by_squatting", "present"),
+        right("scour_with_adduction", "present"),
+        right("active_hip_extension_pain", "present"),
+        right("active_hip_flexion_lateral_pain", "present"),
+    ]
+    before = assess(build(*exam, pain_map=[pain("groin")]), suggest=False)
+    after = assess(
+        build(*exam, right("kellgren_lawrence_hip", value=1), pain_map=[pain("groin")]),
+        suggest=False,
+    )
+    assert rule_result(before, "sutlive_2008", Side.RIGHT).weight is not None
+    assert rule_result(after, "sutlive_2008", Side.RIGHT).status == "superseded"
+    odds = 0.40 / 0.60 * 1.5 * 0.5  # groin pain, KL grade 0–1
+    assert source(after, "hip_joint", Side.RIGHT).probability == pytest.approx(odds / (1 + odds))
+
+
 def test_john_hip_probability_matches_the_counted_evidence_by_hand() -> None:
-    # Groups counted for John's right hip: Sutlive 24.3 (hip_oa_examination),
-    # groin pain 1.5, stairs 2.1 (beats shoes 1.5 in hip_function_history), diagnosis 1.5,
-    # ACR radiographic 0.89/0.09 (hip_imaging), FADIR positive 0.94/0.92 (Sn 94%, Sp 8%);
-    # FABER is recorded as uninformative (LR 1).
-    odds = 0.40 / 0.60 * 24.3 * 1.5 * 2.1 * 1.5 * (0.89 / 0.09) * (0.94 / 0.92)
+    # Groups counted for John's right hip once his radiograph is graded: Brown 2.0
+    # (hip_oa_examination, where Sutlive, ACR clinical and Metcalfe are superseded),
+    # groin pain 1.5, shoes 1.5 (stairs superseded), ACR radiographic 0.89/0.09
+    # (hip_imaging), FADIR positive 0.94/0.92 (Sn 94%, Sp 8%); the diagnosis is superseded
+    # and FABER is recorded as uninformative (LR 1).
+    odds = 0.40 / 0.60 * 2.0 * 1.5 * 1.5 * (0.89 / 0.09) * (0.94 / 0.92)
     expected = odds / (1 + odds)
     assert source(assess(john()), "hip_joint", Side.RIGHT).probability == pytest.approx(expected)
 
@@ -84,12 +171,20 @@ def test_john_json_output() -> None:
     assert payload["conclusion"]["category"] == "hip_and_spine"
     assert payload["conclusion"]["hip_spine_type"] == "secondary"
     assert "Offierski" in payload["conclusion"]["hip_spine_type_citation"]
+    assert "Iliopsoas (right) MRC 4-" in payload["conclusion"]["hip_spine_type_reason"]
+    assert "lumbar hyperlordosis observed" in payload["conclusion"]["hip_spine_type_reason"]
     hip = next(s for s in payload["sources"] if s["source"] == "hip_joint")
+    acr = next(r for r in hip["rules"] if r["rule"] == "acr_1991_radiographic")
+    assert acr["likelihood_ratio"] == pytest.approx(0.89 / 0.09, abs=1e-4)
+    assert acr["basis"] == "derived"
+    assert acr["direction"] == "for"
+    assert acr["counted"] is True
     sutlive = next(r for r in hip["rules"] if r["rule"] == "sutlive_2008")
-    assert sutlive["likelihood_ratio"] == 24.3
-    assert sutlive["basis"] == "published"
-    assert sutlive["direction"] == "for"
-    assert sutlive["counted"] is True
+    assert sutlive["status"] == "superseded"
+    assert sutlive["outcome"] == "at_least_4"
+    assert sutlive["likelihood_ratio"] is None
+    assert sutlive["counted"] is False
+    assert "radiograph" in sutlive["superseded_by"]
     assert "Sutlive" in sutlive["citation"]
 
 
@@ -295,6 +390,254 @@ def test_complaint_side_inferred_from_the_pain_map() -> None:
     assert Facts(parse_case(document(side=None))).complaint_sides() == (Side.LEFT, Side.RIGHT)
 
 
+# --- Sides: a sided source is one structure per side ------------------------------------
+
+
+@pytest.mark.parametrize("data", [{}, {"complaint": {"side": "bilateral"}}])
+def test_an_empty_case_is_undetermined(data: dict[str, Any]) -> None:
+    # Priors alone: the two hips are one structure each, never "either of two independent
+    # sources" (which made an empty case "Hip, 64%").
+    result = assess(parse_case(data), suggest=False)
+    assert result.conclusion.category == "undetermined"
+    assert result.probability("hip") == pytest.approx(0.40)
+    assert "side not known" in result.conclusion.detail
+
+
+def test_with_no_side_the_hip_takes_the_more_likely_side() -> None:
+    data = document(
+        right("block_hip_joint", value=90), pain_map=[pain("lumbar", "midline")], side=None
+    )
+    result = assess(parse_case(data), suggest=False)
+    assert result.sides == (Side.LEFT, Side.RIGHT)
+    left = source(result, "hip_joint", Side.LEFT).probability
+    right_ = source(result, "hip_joint", Side.RIGHT).probability
+    assert right_ > left
+    assert result.probability("hip") == pytest.approx(right_)
+
+
+@pytest.mark.parametrize("stated", [None, "right", "left", "bilateral"])
+def test_stating_a_side_does_not_flip_a_midline_case(stated: str | None) -> None:
+    # Midline low back pain, worse on stairs: the spine is likely and each hip a coin toss.
+    # Combining the two hips as independent sources called it "hip and spine" with no
+    # side and "spine" with one; the side of a symmetric case must not matter.
+    data = document(
+        obs("aggravated_by_stairs", "present"),
+        pain_map=[pain("lumbar", "midline", 7)],
+        side=stated,
+        age=55,
+    )
+    result = assess(parse_case(data), suggest=False)
+    assert result.conclusion.category == "spine"
+    odds = 0.4 / 0.6 * 2.1 * 0.8  # stairs; no groin pain on the drawn map
+    assert result.probability("hip") == pytest.approx(odds / (1 + odds))
+
+
+SYMMETRIC_SIDES = {"left": "bilateral", "right": "bilateral"}
+
+
+@st.composite
+def symmetric_cases(draw: st.DrawFn) -> dict[str, Any]:
+    """Cases whose every sided record is bilateral: both sides carry the same evidence."""
+    chosen = draw(st.lists(st.sampled_from(sorted(findings())), unique=True, max_size=25))
+    observations = []
+    for finding_id in chosen:
+        entry = draw(observation(finding_id))
+        if "side" in entry:
+            entry["side"] = "bilateral"
+        observations.append(entry)
+    marks = draw(
+        st.lists(st.sampled_from([r.id for r in regions().values()]), unique=True, max_size=5)
+    )
+    pain_map = draw(
+        st.one_of(
+            st.none(),
+            st.just(
+                [{"region": r, "side": "midline" if r == "lumbar" else "bilateral"} for r in marks]
+            ),
+        )
+    )
+    strength = [
+        {
+            "muscle": m,
+            "mrc": draw(st.sampled_from(MRC_GRADES)),
+            **({"side": "bilateral"} if muscles()[m].lateral else {}),
+        }
+        for m in draw(st.lists(st.sampled_from(sorted(muscles())), unique=True, max_size=6))
+    ]
+    return {
+        "findings": observations,
+        "pain_map": pain_map,
+        "strength": strength,
+        "patient": {"age": draw(st.one_of(st.none(), st.integers(18, 100)))},
+    }
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=symmetric_cases())
+def test_stating_a_side_never_changes_the_category_of_a_symmetric_case(
+    data: dict[str, Any],
+) -> None:
+    categories = set()
+    hip = set()
+    for stated in (None, "bilateral", "left", "right"):
+        doc = {**data, **({"complaint": {"side": stated}} if stated else {})}
+        result = assess(parse_case(doc), suggest=False)
+        categories.add((result.conclusion.category, result.conclusion.hip_spine_type))
+        hip.add(round(result.probability("hip"), 9))
+    assert len(categories) == 1
+    assert len(hip) == 1
+
+
+def test_negative_test_on_one_side_with_the_other_unknown_is_not_counted() -> None:
+    # No complaint side: a negative SLR on the left says nothing about the right leg.
+    marks = [pain("lumbar", "midline"), pain("lower_leg", "bilateral")]
+    data = document(obs("straight_leg_raise", "absent", side="left"), pain_map=marks, side=None)
+    result = assess(parse_case(data), suggest=False)
+    slr = rule_result(result, "straight_leg_raise")
+    assert slr.status == "undetermined"
+    assert slr.weight is None
+    assert Missing("finding", "straight_leg_raise", Side.RIGHT) in slr.missing
+    assert "Not yet known: Straight leg raise." in result.unknown
+    note = next(n for n in result.unknown if n.startswith("Straight leg raise: recorded"))
+    assert "left side only" in note and "right side unknown" in note
+    # The radicular estimate is what it would be without the SLR at all.
+    without = assess(parse_case(document(pain_map=marks, side=None)), suggest=False)
+    assert source(result, "lumbar_radicular").probability == pytest.approx(
+        source(without, "lumbar_radicular").probability
+    )
+
+
+def test_negative_on_both_sides_counts_and_a_positive_side_counts() -> None:
+    marks = [pain("lumbar", "midline")]
+    both = document(
+        obs("straight_leg_raise", "absent", side="left"),
+        obs("straight_leg_raise", "absent", side="right"),
+        pain_map=marks,
+        side=None,
+    )
+    slr = rule_result(assess(parse_case(both), suggest=False), "straight_leg_raise")
+    assert slr.outcome == "absent" and lr_of(slr) == pytest.approx(0.09 / 0.26)
+    one_positive = document(
+        obs("straight_leg_raise", "absent", side="left"),
+        obs("straight_leg_raise", "present", side="right"),
+        pain_map=marks,
+        side=None,
+    )
+    slr = rule_result(assess(parse_case(one_positive), suggest=False), "straight_leg_raise")
+    assert slr.outcome == "present" and slr.side is Side.RIGHT
+
+
+def test_a_stated_side_reads_only_that_side() -> None:
+    data = document(obs("straight_leg_raise", "absent", side="right"), side="right")
+    slr = rule_result(assess(parse_case(data), suggest=False), "straight_leg_raise")
+    assert slr.outcome == "absent" and slr.side is Side.RIGHT
+
+
+def lr_of(result: Any) -> float | None:
+    return None if result.weight is None else result.weight.lr
+
+
+# --- The Guggino pain-location rule -----------------------------------------------------
+
+
+def test_guggino_rule_is_named_and_buttock_pain_counts_for_the_spine() -> None:
+    case = build(pain_map=[pain("buttock")])
+    r = run("guggino_lateral_or_buttock", case)
+    assert r.outcome == "buttock" and lr_of(r) == 1.2
+    assert r.weight is not None and r.weight.basis.value == "expert_default"
+    assert "Guggino pain-location rule" in r.rule.title
+    assert "Guggino" in r.rule.citation
+    result = assess(case, suggest=False)
+    rule = next(n for n in result.named_rules if n.id == "guggino_pain_location")
+    assert rule.name == "Guggino pain-location rule"
+    assert {x.rule.id for x in rule.results} == {
+        "hip_pain_location_groin",
+        "guggino_lateral_or_buttock",
+    }
+    payload = to_dict(result)["named_rules"][0]
+    assert payload["name"] == "Guggino pain-location rule"
+    assert any("Lateral to the hip" in line for line in payload["applied"])
+
+
+def test_guggino_front_of_the_hip_counts_for_the_hip() -> None:
+    r = run("hip_pain_location_groin", build(pain_map=[pain("groin")]))
+    assert r.outcome == "present" and lr_of(r) == 1.5
+    assert r.rule.title.startswith("Guggino pain-location rule, front of the hip")
+
+
+def test_lateral_hip_pain_waits_for_the_trochanter_before_counting_for_the_spine() -> None:
+    marks = [pain("lateral_hip")]
+    waiting = run("guggino_lateral_or_buttock", build(pain_map=marks))
+    assert waiting.status == "undetermined"
+    assert [m.id for m in waiting.missing] == ["trochanteric_tenderness"]
+    # The published regional rule reads lateral hip pain as trochanteric.
+    assert run("gtps_pain_location", build(pain_map=marks)).outcome == "present"
+
+    tender = run(
+        "guggino_lateral_or_buttock",
+        build(right("trochanteric_tenderness", "present"), pain_map=marks),
+    )
+    assert tender.outcome == "lateral_hip_trochanteric"
+    assert tender.weight is None
+    assert any("greater trochanteric pain syndrome" in f for f in tender.facts)
+
+    not_tender = run(
+        "guggino_lateral_or_buttock",
+        build(right("trochanteric_tenderness", "absent"), pain_map=marks),
+    )
+    assert not_tender.outcome == "lateral_hip_not_trochanteric"
+    assert lr_of(not_tender) == 1.2
+
+
+def test_trochanteric_tenderness_is_asked_for_when_lateral_pain_hinges_on_it() -> None:
+    case = build(pain_map=[pain("lateral_hip")])
+    result = assess(case, suggest=False)
+    assert "Not yet known: " + rule("guggino_lateral_or_buttock").title + "." in result.unknown
+    tests = next_tests(case, result.sources, limit=100)
+    assert any(t.missing.id == "trochanteric_tenderness" for t in tests)
+
+
+def test_no_buttock_or_lateral_pain_on_a_drawn_map_carries_no_weight() -> None:
+    r = run("guggino_lateral_or_buttock", build(pain_map=[pain("groin")]))
+    assert r.outcome == "absent" and r.weight is None
+    assert run("guggino_lateral_or_buttock", build(pain_map=None)).status == "undetermined"
+
+
+def test_buttock_and_low_back_pain_are_not_counted_twice() -> None:
+    result = assess(build(pain_map=[pain("lumbar", "midline"), pain("buttock")]), suggest=False)
+    axial = source(result, "lumbar_axial")
+    counted = [r.rule.id for r in axial.results if r.weight and axial.is_counted(r)]
+    assert "spine_pain_location_lumbar" in counted
+    assert "guggino_lateral_or_buttock" not in counted
+
+
+# --- Vocabulary additions ---------------------------------------------------------------
+
+
+def test_painful_range_of_motion_is_accepted_and_leaves_the_range_unknown() -> None:
+    case = build(right("hip_internal_rotation", "painful"))
+    facts = Facts(case)
+    assert facts.present("hip_internal_rotation", Side.RIGHT) is None
+    assert facts.known("hip_internal_rotation", Side.RIGHT) is False
+    assert "hip_internal_rotation" in {m.id for m in run("sutlive_2008", case).missing}
+    # ACR asks again for the range: "painful" is not an answer about it.
+    acr = run(
+        "acr_1991_clinical",
+        build(right("hip_internal_rotation", "painful"), pain_map=[pain("groin")]),
+    )
+    assert acr.status == "undetermined"
+    assert "hip_internal_rotation" in {m.id for m in acr.missing}
+    # Degrees with "painful" read the degrees.
+    both = build(right("hip_internal_rotation", "painful", value=10))
+    assert Facts(both).value("hip_internal_rotation", Side.RIGHT) == 10
+    assert Facts(both).known("hip_internal_rotation", Side.RIGHT) is True
+
+
+def test_painful_range_of_motion_is_not_read_as_reduced_by_brown() -> None:
+    case = build(obs("gait", "limp"), right("hip_internal_rotation", "painful"))
+    assert run("brown_2004", case, Side.RIGHT).status == "undetermined"
+
+
 # --- Offierski–MacNab types ------------------------------------------------------------
 
 
@@ -307,6 +650,57 @@ def test_hip_and_spine_without_hip_driving_the_spine_is_complex() -> None:
     assert result.conclusion.category == "hip_and_spine"
     assert result.conclusion.hip_spine_type == "complex"
     assert "selective" in result.conclusion.type_reason
+
+
+def test_weakness_alone_is_only_possibly_secondary() -> None:
+    # John without posture findings or radiographs, and only gluteus maximus tested: the
+    # consequence (pelvic tilt, hyperlordosis) was never examined.
+    drop = {
+        "lumbar_hyperlordosis",
+        "anterior_pelvic_tilt",
+        "pelvic_incidence",
+        "lumbar_lordosis_standing",
+        "pelvic_tilt_standing",
+        "sacral_slope_standing",
+        "sacral_slope_sitting",
+    }
+    data = removing(john_data(), *drop)
+    data["strength"] = [{"muscle": "gluteus_maximus", "side": "right", "mrc": "4+"}]
+    result = assess(parse_case(data), suggest=False)
+    assert result.conclusion.category == "hip_and_spine"
+    assert result.conclusion.hip_spine_type == "possibly_secondary"
+    assert "possibly secondary hip–spine syndrome" in result.conclusion.label
+    reason = result.conclusion.type_reason
+    assert "Gluteus maximus (right) MRC 4+" in reason
+    assert "examine posture or a standing lateral radiograph" in reason
+    assert "hyperlordosis observed" not in reason and "examination shows" not in reason
+    facet = next(x for x in result.biomechanics.links if x.id == "facet_foraminal_loading")
+    assert facet.status == "likely"
+
+
+def test_secondary_reason_is_built_from_the_links_evidence() -> None:
+    reason = assess(john()).conclusion.type_reason
+    assert reason.startswith("the examination shows the hip driving the spine")
+    for evidence in (
+        "Iliopsoas (right) MRC 4-",
+        "Gluteus maximus (right) MRC 4-",
+        "lumbar hyperlordosis observed",
+        "anterior pelvic tilt observed",
+    ):
+        assert evidence in reason
+    assert "flexion contracture" not in reason  # not examined in John
+
+
+def test_contracture_with_observed_lordosis_names_the_contracture() -> None:
+    data = replacing(john_data(), right("hip_flexion_contracture", "present"))
+    for test in data["strength"]:
+        if test["muscle"] in ("iliopsoas", "gluteus_maximus"):
+            test["mrc"] = "5"
+    result = assess(parse_case(data), suggest=False)
+    assert result.conclusion.hip_spine_type == "secondary"
+    assert "Hip flexion contracture (Thomas test) with lumbar hyperlordosis observed" in (
+        result.conclusion.type_reason
+    )
 
 
 def test_hip_and_spine_with_untested_chain_has_no_type_yet() -> None:
@@ -324,6 +718,20 @@ def test_hip_alone_with_a_degenerate_spine_is_simple() -> None:
     assert result.conclusion.category == "hip"
     assert result.conclusion.hip_spine_type == "simple"
     assert "spine is degenerate" in result.conclusion.type_reason
+    # Weishaupt ≥2 as "degenerate" is an expert default and says so.
+    assert "Weishaupt facet grade (CT/MRI) 2 (≥2 — expert-default cut-off)" in (
+        result.conclusion.type_reason
+    )
+
+
+def test_weishaupt_grade_1_does_not_make_the_spine_degenerate() -> None:
+    data = removing(john_data(), "aggravated_by_extension")
+    data["pain_map"] = [pain("groin")]
+    data = removing(data, "weishaupt_facet")
+    data["findings"].append(obs("weishaupt_facet", side="bilateral", value=1, level="L4-L5"))
+    result = assess(parse_case(data))
+    assert result.conclusion.category == "hip"
+    assert result.conclusion.hip_spine_type is None
 
 
 # --- Next tests ------------------------------------------------------------------------

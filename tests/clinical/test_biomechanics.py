@@ -151,9 +151,31 @@ def test_flexion_contracture_drives_the_spine() -> None:
 
 
 def test_facet_loading_needs_the_spine_to_be_likely() -> None:
-    case = build(strength=[mmt("iliopsoas", "4")])
+    case = build(obs("lumbar_hyperlordosis", "present"), strength=[mmt("iliopsoas", "4")])
     assert status(chain(case, spine_likely=False))["facet_foraminal_loading"] == "likely"
     assert status(chain(case, spine_likely=True))["facet_foraminal_loading"] == "active"
+
+
+def test_facet_loading_is_not_active_on_a_link_that_is_only_likely() -> None:
+    # Weakness alone makes pelvic tilt "likely"; a likely spine must not turn the next
+    # link "active" (the chain is only as observed as its weakest link).
+    case = build(strength=[mmt("iliopsoas", "4")])
+    result = chain(case, spine_likely=True)
+    assert status(result)["pelvic_tilt_hyperlordosis"] == "likely"
+    assert status(result)["facet_foraminal_loading"] == "likely"
+    facet = next(link for link in result.links if link.id == "facet_foraminal_loading")
+    assert any("posture" in item for item in facet.to_examine)
+    assert result.hip_drives_spine is False
+    assert result.hip_may_drive_spine is True
+
+
+def test_likely_link_asks_for_posture_or_a_radiograph() -> None:
+    result = chain(build(strength=[mmt("gluteus_maximus", "4")]))
+    tilt = next(link for link in result.links if link.id == "pelvic_tilt_hyperlordosis")
+    assert tilt.status == "likely"
+    assert tilt.premises == ("Gluteus maximus (right) MRC 4",)
+    assert tilt.observed == ()
+    assert any("standing lateral radiograph" in item for item in tilt.to_examine)
 
 
 def test_weak_muscles_are_targeted_and_strong_ones_are_not() -> None:
@@ -182,6 +204,7 @@ def test_john_spinopelvic_reading() -> None:
     assert result is not None
     assert result.mismatch == 52 - 66
     assert result.balance == "hyperlordotic"
+    assert result.balance_basis is not None and "expert default" in result.balance_basis
     assert result.incidence_check is None  # 52 = 8 + 44
     assert result.sacral_slope_change == 44 - 30
     assert result.mobility == "normal"
@@ -207,6 +230,42 @@ def test_sacral_slope_change_boundaries(sitting: float, mobility: str) -> None:
     assert reading(sacral_slope_standing=40, sacral_slope_sitting=sitting).mobility == mobility
 
 
+@pytest.mark.parametrize(
+    ("lordosis", "basis"), [(40, "Haffer 2020"), (39, "Haffer 2020"), (61, "expert default")]
+)
+def test_only_the_hyperlordotic_reading_is_an_expert_default(lordosis: float, basis: str) -> None:
+    result = reading(pelvic_incidence=50, lumbar_lordosis_standing=lordosis)
+    assert result.balance_basis is not None and basis in result.balance_basis
+
+
+def test_sitting_radiograph_gives_tilt_and_lordosis_changes() -> None:
+    result = reading(
+        pelvic_incidence=52,
+        pelvic_tilt_standing=8,
+        sacral_slope_standing=44,
+        lumbar_lordosis_standing=66,
+        pelvic_tilt_sitting=22,
+        sacral_slope_sitting=30,
+        lumbar_lordosis_sitting=40,
+    )
+    assert result.pelvic_tilt_change == 22 - 8
+    assert result.lordosis_change == 66 - 40
+    assert result.incidence_check is None  # 52 = 22 + 30 sitting, 8 + 44 standing
+
+
+def test_sitting_measures_alone_give_a_reading() -> None:
+    result = reading(pelvic_tilt_sitting=20)
+    assert result is not None
+    assert result.pelvic_tilt_change is None and result.mismatch is None
+
+
+def test_sitting_incidence_identity_is_checked() -> None:
+    check = reading(
+        pelvic_incidence=52, pelvic_tilt_sitting=30, sacral_slope_sitting=30
+    ).incidence_check
+    assert check is not None and check.startswith("sitting:") and "re-measure" in check
+
+
 def test_incidence_identity_is_checked() -> None:
     assert (
         reading(
@@ -229,7 +288,7 @@ def test_radiographic_hyperlordosis_makes_the_tilt_link_active() -> None:
     result = chain(case)
     assert status(result)["pelvic_tilt_hyperlordosis"] == "active"
     tilt = next(link for link in result.links if link.id == "pelvic_tilt_hyperlordosis")
-    assert any("exceeds pelvic incidence" in b for b in tilt.because)
+    assert any("exceeds pelvic incidence" in b and "expert-default" in b for b in tilt.observed)
 
 
 def test_john_without_posture_or_radiograph_keeps_the_tilt_link_likely() -> None:
@@ -247,7 +306,9 @@ def test_john_without_posture_or_radiograph_keeps_the_tilt_link_likely() -> None
     ]
     result = assess(parse_case(data)).biomechanics
     assert status(result)["pelvic_tilt_hyperlordosis"] == "likely"
-    assert result.hip_drives_spine is True
+    # Likely is not observed: the hip is not shown to drive the spine.
+    assert result.hip_drives_spine is False
+    assert result.hip_may_drive_spine is True
 
 
 def test_posture_recorded_absent_does_not_negate_weakness() -> None:

@@ -338,3 +338,59 @@ def test_schema_declares_its_dialect_and_format() -> None:
     schema = case_json_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert "format" in schema["properties"]
+
+
+# --- Vocabulary additions and the schema's words ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "finding", ["hip_internal_rotation", "hip_flexion", "hip_extension", "hip_abduction"]
+)
+def test_range_of_motion_painful_is_accepted(finding: str) -> None:
+    case = parse_case(document(right(finding, "painful")))
+    assert case.findings[0].result == "painful"
+    with_degrees = parse_case(document(right(finding, "painful", value=20)))
+    assert with_degrees.findings[0].value == 20
+
+
+def test_painful_is_only_for_range_of_motion() -> None:
+    problem = only_problem(document(obs("fever", "painful")))
+    assert "present, absent, unknown" in problem
+
+
+@pytest.mark.parametrize(
+    ("finding", "value"), [("pelvic_tilt_sitting", 22), ("lumbar_lordosis_sitting", 40)]
+)
+def test_sitting_radiograph_measures_are_accepted(finding: str, value: float) -> None:
+    case = parse_case(document(obs(finding, value=value)))
+    assert case.findings[0].value == value
+    assert case.findings[0].when is Stage.IMAGING
+    problem = only_problem(document(obs(finding, value=500)))
+    assert "outside" in problem and finding in problem
+
+
+def test_schema_states_the_drawn_map_rule_correctly() -> None:
+    text = case_json_schema()["properties"]["pain_map"]["description"]
+    assert "no pain map was drawn" in text and "unknown" in text
+    assert "a region with no mark means no pain" in text
+    assert "unmarked regions then are unknown" not in text
+
+
+def test_schema_names_laslett_six_tests_for_the_sacroiliac_count() -> None:
+    observation = case_json_schema()["$defs"]["Observation"]["properties"]
+    for field in ("value", "of"):
+        text = observation[field]["description"]
+        for name in ("distraction", "thigh thrust", "Gaenslen", "compression", "sacral thrust"):
+            assert name in text, (field, name)
+
+
+def test_schema_describes_the_painful_range_of_motion() -> None:
+    text = case_json_schema()["$defs"]["Observation"]["properties"]["result"]["description"]
+    assert "painful" in text
+
+
+def test_every_schema_field_has_a_description() -> None:
+    schema = case_json_schema()
+    for name, definition in [("Case", schema), *schema["$defs"].items()]:
+        for field, prop in definition.get("properties", {}).items():
+            assert prop.get("description"), f"{name}.{field}"

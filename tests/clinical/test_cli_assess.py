@@ -111,3 +111,71 @@ def test_schema_case_prints_valid_json_schema(runner: CliRunner) -> None:
     schema = json.loads(result.stdout)
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.Draft202012Validator(schema).validate(john_data())
+
+
+def test_assess_an_empty_case_is_undetermined(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, {})
+    result = runner.invoke(app, ["assess", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["conclusion"]["category"] == "undetermined"
+
+
+def test_assess_john_names_the_pain_location_rule_and_superseded_rules(
+    runner: CliRunner,
+) -> None:
+    result = runner.invoke(app, ["assess", str(JOHN_PATH)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    text = flat(result.stdout)
+    assert "Guggino pain-location rule" in text
+    assert "pain in or just above the buttock (right): yes → LR 1.2" in text
+    assert "⊘ Sutlive 2008" in text and "not counted: a hip radiograph is recorded" in text
+    assert "hyperlordotic; expert default" in text
+
+
+def test_assess_json_carries_the_named_rule(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["assess", str(JOHN_PATH), "--json"])
+    payload = json.loads(result.stdout)
+    rule = next(n for n in payload["named_rules"] if n["id"] == "guggino_pain_location")
+    assert rule["applied"] and rule["citation"].startswith("Guggino")
+    assert {r["rule"] for r in rule["results"]} == {
+        "hip_pain_location_groin",
+        "guggino_lateral_or_buttock",
+    }
+
+
+def test_assess_prints_a_link_that_was_examined_and_not_observed(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    data = replacing(
+        john_data(),
+        obs("lumbar_hyperlordosis", "absent"),
+        obs("anterior_pelvic_tilt", "absent"),
+        obs("lumbar_lordosis_standing", value=50),
+        obs("pelvic_incidence", value=50),
+        obs("pelvic_tilt_standing", value=10),
+        obs("sacral_slope_standing", value=40),
+    )
+    path = write(tmp_path, data)
+    result = runner.invoke(app, ["assess", str(path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "not observed" in flat(result.stdout)
+
+
+def test_assess_possibly_secondary_case(runner: CliRunner, tmp_path: Path) -> None:
+    drop = {
+        "lumbar_hyperlordosis",
+        "anterior_pelvic_tilt",
+        "pelvic_incidence",
+        "lumbar_lordosis_standing",
+        "pelvic_tilt_standing",
+        "sacral_slope_standing",
+        "sacral_slope_sitting",
+    }
+    data = john_data()
+    data["findings"] = [o for o in data["findings"] if o["finding"] not in drop]
+    data["strength"] = [{"muscle": "gluteus_maximus", "side": "right", "mrc": "4+"}]
+    result = runner.invoke(app, ["assess", str(write(tmp_path, data)), "--json"])
+    payload = json.loads(result.stdout)
+    assert payload["conclusion"]["hip_spine_type"] == "possibly_secondary"
+    assert "possibly secondary" in payload["conclusion"]["label"]

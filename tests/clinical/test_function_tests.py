@@ -222,8 +222,25 @@ def test_gait_speed_unverified_strata_are_not_interpreted(age: int, sex: str) ->
     assert result.status == "no verified norm"
     assert result.reference_mean_m_s is None
     assert result.percent_of_reference is None
-    assert result.unverified_mean_m_s is not None
     assert "No verified norm" in result.notes[0]
+    # Unknown is not negative: no unverified value is offered and nothing is called normal.
+    assert "normal" not in result.notes[0].casefold()
+    assert "m/s" not in result.notes[0]
+
+
+def test_unverified_gait_strata_carry_no_value() -> None:
+    strata = load("function_norms")["gait_speed"]["stratum"]
+    assert len(strata) == 14  # 7 decades (80–99 as one) × 2 sexes
+    for stratum in strata:
+        assert ("mean_m_s" in stratum) == stratum["verified"], stratum
+
+
+@pytest.mark.parametrize(("age", "where"), [(58, "under 60"), (20, "under 60"), (95, "over 94")])
+def test_chair_stand_outside_the_norms_says_so_plainly(age: int, where: str) -> None:
+    result = chair_stand_30s(16, age=age, sex="male")
+    assert result.status == "no norm"
+    assert where in result.notes[0]
+    assert "not called normal" in result.notes[0]
 
 
 @pytest.mark.parametrize("age", [19, 100])

@@ -19,10 +19,17 @@ SCREENING = (
     "progressive_neurological_deficit",
     "cancer_history",
     "unexplained_weight_loss",
+    "failure_of_conservative_care",
     "fever",
+    "iv_drug_use",
+    "immunosuppression",
+    "recent_infection",
     "significant_trauma",
     "prolonged_corticosteroids",
+    "osteoporosis",
 )
+# John's story does not say whether a month of conservative care failed: unknown.
+JOHN_UNSCREENED = ("failure_of_conservative_care",)
 
 
 def john_with(*observations: dict[str, Any], age: int | None = None) -> Any:
@@ -102,7 +109,7 @@ def test_red_flag_recorded_unknown_does_not_fire_but_stays_unscreened() -> None:
     assert "cauda_equina" not in fired(case)
     result = assess(case)
     assert result.conclusion.category == "hip_and_spine"
-    assert result.unscreened_red_flags == ("urinary_retention",)
+    assert result.unscreened_red_flags == ("urinary_retention", *JOHN_UNSCREENED)
 
 
 def test_emergency_is_listed_before_urgent_and_every_flag_is_shown() -> None:
@@ -194,8 +201,109 @@ def test_unscreened_items_shrink_as_they_are_answered() -> None:
     assert unscreened(Facts(build(*answered, age=40))) == ()
 
 
-def test_johns_case_is_fully_screened() -> None:
-    assert assess(john_with()).unscreened_red_flags == ()
+def test_johns_case_is_screened_except_what_his_story_leaves_unknown() -> None:
+    assert assess(john_with()).unscreened_red_flags == JOHN_UNSCREENED
+    answered = john_with(obs("failure_of_conservative_care", "absent"))
+    assert assess(answered).unscreened_red_flags == ()
+
+
+def test_screening_list_covers_the_history_flags_of_the_sources() -> None:
+    for item in (
+        "iv_drug_use",
+        "immunosuppression",
+        "osteoporosis",
+        "recent_infection",
+        "failure_of_conservative_care",
+    ):
+        assert item in unscreened(Facts(build())), item
+
+
+# --- Laboratory values ------------------------------------------------------------------
+
+
+def labs(**values: float) -> list[dict[str, Any]]:
+    return [obs(k, value=v) for k, v in values.items()]
+
+
+def test_grossly_abnormal_labs_fire_flags_and_override() -> None:
+    case = build(*labs(esr=110, crp=200, white_cell_count=25), age=45)
+    result = assess(case, suggest=False)
+    flags = {f.id: f for f in result.red_flags}
+    assert flags["infection"].urgency is Urgency.URGENT
+    because = "; ".join(flags["infection"].because)
+    assert "C-reactive protein 200" in because and "expert-default" in because
+    assert "White cell count 25" in because
+    assert "Erythrocyte sedimentation rate 110" in because  # shown with it
+    assert any("ESR ≥20" in b for b in flags["malignancy_screen"].because)
+    assert result.conclusion.category == "red_flag"
+
+
+@pytest.mark.parametrize(("esr", "fires"), [(19, False), (20, True)])
+def test_esr_20_counts_for_malignancy_screen(esr: float, fires: bool) -> None:
+    flags = fired(build(*labs(esr=esr), age=40))
+    assert ("malignancy_screen" in flags) is fires
+    if fires:
+        assert flags["malignancy_screen"] is Urgency.CONSIDER
+
+
+@pytest.mark.parametrize(
+    ("values", "fires"),
+    [
+        ({"crp": 10}, False),
+        ({"crp": 10.5}, True),
+        ({"white_cell_count": 11}, False),
+        ({"white_cell_count": 11.2}, True),
+    ],
+)
+def test_one_raised_inflammatory_marker_is_an_infection_risk(
+    values: dict[str, float], fires: bool
+) -> None:
+    flags = fired(build(*labs(**values), age=40))
+    assert ("infection_risk" in flags) is fires
+    assert "infection" not in flags
+
+
+def test_raised_crp_and_white_cell_count_together_are_urgent() -> None:
+    flags = fired(build(*labs(crp=30, white_cell_count=14), age=40))
+    assert flags["infection"] is Urgency.URGENT
+
+
+def test_fever_flag_shows_the_raised_markers() -> None:
+    flag = next(
+        f
+        for f in red_flags(Facts(build(obs("fever", "present"), *labs(crp=80), age=40)))
+        if f.id == "infection"
+    )
+    assert flag.because[0] == "Fever"
+    assert any("C-reactive protein 80" in b for b in flag.because)
+
+
+def test_normal_labs_fire_nothing() -> None:
+    assert fired(build(*labs(esr=12, crp=3, white_cell_count=7), age=40)) == {}
+
+
+def test_lab_flag_is_never_hidden_by_johns_hip_and_spine() -> None:
+    result = assess(john_with(*labs(crp=30)))
+    assert result.conclusion.category == "hip_and_spine"
+    assert "infection_risk" in {f.id for f in result.red_flags}
+
+
+# --- Diagnoses count as well as findings -------------------------------------------------
+
+
+def test_osteoporosis_diagnosis_counts_as_the_fracture_risk_factor() -> None:
+    case = build(obs("minor_trauma", "present"), diagnoses=[{"condition": "osteoporosis"}], age=60)
+    flags = {f.id: f for f in red_flags(Facts(case))}
+    assert flags["fracture_multiple"].urgency is Urgency.URGENT
+    assert "Osteoporosis (diagnosis)" in flags["fracture_multiple"].because
+    assert assess(case, suggest=False).conclusion.category == "red_flag"
+    # The diagnosis answers the screening question.
+    assert "osteoporosis" not in unscreened(Facts(case))
+
+
+def test_osteoporosis_diagnosis_alone_is_not_a_flag() -> None:
+    case = build(diagnoses=[{"condition": "osteoporosis"}], age=60)
+    assert "fracture_multiple" not in fired(case)
 
 
 def test_unscreened_items_are_reported_by_assess() -> None:

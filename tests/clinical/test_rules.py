@@ -10,7 +10,9 @@ import pytest
 from cases import build, lr, obs, pain, right, rule, run
 
 from hipspine.clinical._data import load
-from hipspine.clinical.case import Case
+from hipspine.clinical.assessment import findings_not_weighed
+from hipspine.clinical.biomechanics import READS as CHAIN_READS
+from hipspine.clinical.case import Case, condition_ids
 from hipspine.clinical.evidence import (
     Basis,
     combine_group,
@@ -20,8 +22,8 @@ from hipspine.clinical.evidence import (
     weight_from,
 )
 from hipspine.clinical.facts import Facts
-from hipspine.clinical.red_flags import flag_rules
-from hipspine.clinical.rules import all_rules, evaluate, sources
+from hipspine.clinical.red_flags import flag_rules, thresholds
+from hipspine.clinical.rules import all_rules, evaluate, sources, standards
 from hipspine.clinical.vocabulary import Side, findings
 
 # Likelihood ratios from sensitivity (Sn) and specificity (Sp), worked by hand:
@@ -419,6 +421,32 @@ def test_weishaupt_bands(grade_: int, expected: float) -> None:
     assert lr(result) == expected
 
 
+# Tönnis and Lee carry expert-default bands: the boundaries are tested like published ones
+# so a change to the data is deliberate.
+@pytest.mark.parametrize(("grade_", "expected"), [(0, 0.5), (1, 1.0), (2, 2.0), (3, 2.0)])
+def test_tonnis_bands(grade_: int, expected: float) -> None:
+    result = run("hip_radiographic_grade_tonnis", build(right("tonnis_hip", value=grade_)))
+    assert lr(result) == expected
+    assert result.weight is not None and result.weight.basis is Basis.EXPERT_DEFAULT
+
+
+@pytest.mark.parametrize(("grade_", "expected"), [(0, 1.0), (1, 1.0), (2, 2.0), (3, 2.0)])
+def test_lee_foraminal_bands(grade_: int, expected: float) -> None:
+    result = run(
+        "foraminal_stenosis_grade", build(right("lee_foraminal", value=grade_, level="L4-L5"))
+    )
+    assert lr(result) == expected
+    assert result.weight is not None and result.weight.basis is Basis.EXPERT_DEFAULT
+
+
+def test_lee_counts_the_worst_level() -> None:
+    case = build(
+        right("lee_foraminal", value=1, level="L4-L5"),
+        right("lee_foraminal", value=2, level="L5-S1"),
+    )
+    assert lr(run("foraminal_stenosis_grade", case)) == 2.0
+
+
 def test_weishaupt_counts_the_worst_level() -> None:
     case = build(
         right("weishaupt_facet", value=1, level="L4-L5"),
@@ -526,6 +554,32 @@ def test_published_note_figures_match_the_weights() -> None:
     assert "LR− 0.12" in rule("acr_1991_radiographic").outcomes["not_met"].note
     assert "LR+ 4.3" in rule("laslett_2005").outcomes["at_least_3"].note
     assert "LR− 0.08" in rule("laslett_2005").outcomes["fewer_than_3"].note
+
+
+def test_single_leg_stance_with_100_percent_specificity_is_an_expert_default() -> None:
+    # Grimaldi 2017: Sn 38%, Sp 100% — the LR+ is undefined, so no weight may be called
+    # published or derived from it.
+    weight = rule("gtps_single_leg_stance").outcomes["present"]
+    assert weight.basis is Basis.EXPERT_DEFAULT
+    assert "Sn 38%, Sp 100%" in weight.note and "undefined" in weight.note
+    assert "LR+ about 12" not in rule("gtps_single_leg_stance").citation
+
+
+def test_hip_block_figures_are_described_as_a_mean_not_a_pooled_estimate() -> None:
+    r = rule("hip_intra_articular_block")
+    assert "pooled Sn" not in r.citation
+    assert "mean of the 9 studies" in r.citation
+    for weight in r.outcomes.values():
+        assert "not a pooled estimate" in weight.note
+
+
+def test_no_published_weight_rests_on_an_undefined_ratio() -> None:
+    for entry in load("evidence")["rule"]:
+        weights = [entry[k] for k in ("present", "absent") if k in entry]
+        weights += list(entry.get("outcomes", {}).values()) + list(entry.get("bands", ()))
+        for weight in weights:
+            if weight.get("basis") in ("published", "derived"):
+                assert weight.get("specificity", 0) < 1, entry["id"]
 
 
 def test_derived_lr_is_clipped_at_the_ceiling() -> None:
@@ -710,11 +764,33 @@ def test_red_flags_read_known_findings() -> None:
     for flag in flag_rules():
         assert flag.citation.strip(), flag.id
         assert flag.condition and flag.action
-        for finding in (*flag.any, *flag.count):
-            assert finding in findings(), f"{flag.id} reads unknown finding {finding!r}"
+        for item in (*flag.any, *flag.count, *flag.supporting):
+            assert item in findings() or item in thresholds(), f"{flag.id} reads unknown {item!r}"
         assert flag.any or flag.at_least, f"{flag.id} can never fire"
     for item in load("red_flags")["screening"]["items"]:
         assert item in findings()
+    for threshold in thresholds().values():
+        assert threshold.finding in findings()
+        assert threshold.basis in ("published", "expert_default")
+        if threshold.basis == "expert_default":
+            assert "expert default" in threshold.source.lower()
+        else:
+            assert YEAR.search(threshold.source)
+    for item, conditions in load("red_flags")["diagnoses"].items():
+        assert item in findings()
+        for condition in conditions:
+            assert condition in condition_ids()
+
+
+def test_a_flag_that_fires_on_an_expert_default_threshold_says_so() -> None:
+    for flag in flag_rules():
+        defaults = [
+            t
+            for t in (*flag.any, *flag.count)
+            if t in thresholds() and thresholds()[t].basis == "expert_default"
+        ]
+        if defaults:
+            assert "expert default" in flag.citation, flag.id
 
 
 def test_chain_reads_known_findings_and_cites_sources() -> None:
@@ -732,11 +808,13 @@ BIOMECHANICS_READS = {
     "pelvic_tilt_standing",
     "sacral_slope_standing",
     "lumbar_lordosis_standing",
+    "pelvic_tilt_sitting",
     "sacral_slope_sitting",
+    "lumbar_lordosis_sitting",
 }
 
 # Recorded in the vocabulary but weighed by nothing yet. A change to this set (a finding
-# gains a rule, or a rule loses its finding) must be deliberate.
+# gains a rule, or a rule loses its finding) must be deliberate; vocabulary.md lists it.
 UNUSED_FINDINGS = {
     "aggravated_by_walking",
     "aggravated_by_sitting",
@@ -747,17 +825,86 @@ UNUSED_FINDINGS = {
     "hip_abduction",
     "empty_end_feel",
     "psoas_sign",
-    "crp",
-    "white_cell_count",
     "block_psoas_compartment",
 }
 
 
 def test_every_finding_is_read_by_a_rule_flag_or_the_chain_except_the_listed_ones() -> None:
     used = {f for r in all_rules() for f in r.inputs()}
-    used |= {f for flag in flag_rules() for f in (*flag.any, *flag.count)}
+    for flag in flag_rules():
+        for item in (*flag.any, *flag.count, *flag.supporting):
+            used.add(thresholds()[item].finding if item in thresholds() else item)
     used |= set(load("red_flags")["screening"]["items"])
     used |= {f for link in load("chain")["link"] for f in link.get("premise_findings", ())}
     used |= BIOMECHANICS_READS
     assert set(findings()) >= BIOMECHANICS_READS
+    assert set(BIOMECHANICS_READS) == set(CHAIN_READS)
     assert set(findings()) - used == UNUSED_FINDINGS
+    # The documentation's list is the same set.
+    assert set(findings_not_weighed()) == UNUSED_FINDINGS
+
+
+# --- Reference standards supersede the rules that only predict them --------------------
+
+
+def test_every_predicting_rule_names_a_known_standard() -> None:
+    for r in all_rules():
+        if r.predicts:
+            standard = standards()[r.predicts]
+            assert r.target == "hip_joint", r.id
+            for finding in standard.findings:
+                assert finding in findings()
+                assert finding not in r.inputs(), r.id  # a rule never supersedes itself
+
+
+def test_exam_rules_validated_against_radiographic_oa_predict_it() -> None:
+    predicting = {r.id for r in all_rules() if r.predicts == "radiographic_hip_oa"}
+    for r in all_rules():
+        if r.target == "hip_joint" and "radiographic hip oa" in r.reference_standard.lower():
+            assert r.id in predicting, r.id
+    # The radiographic rules themselves, and Brown (hip versus spine), are not superseded.
+    assert predicting.isdisjoint(
+        {
+            "hip_radiographic_grade",
+            "hip_radiographic_grade_tonnis",
+            "acr_1991_radiographic",
+            "brown_2004",
+        }
+    )
+
+
+@pytest.mark.parametrize("finding", ["kellgren_lawrence_hip", "tonnis_hip", "hip_osteophytes"])
+def test_any_radiographic_finding_on_the_side_supersedes_sutlive(finding: str) -> None:
+    exam = [
+        obs("aggravated_by_squatting", "present"),
+        right("scour_with_adduction", "present"),
+        right("active_hip_extension_pain", "present"),
+        right("hip_internal_rotation", value=10),
+    ]
+    graded = right(finding, "present") if finding == "hip_osteophytes" else right(finding, value=1)
+    assert run("sutlive_2008", build(*exam)).status == "fired"
+    assert run("sutlive_2008", build(*exam, graded)).status == "superseded"
+    # A radiograph of the other hip supersedes nothing on this side.
+    other = {**graded, "side": "left"}
+    assert run("sutlive_2008", build(*exam, other)).status == "fired"
+
+
+def test_a_radiograph_recorded_unknown_supersedes_nothing() -> None:
+    case = build(
+        obs("aggravated_by_squatting", "present"),
+        right("scour_with_adduction", "present"),
+        right("active_hip_extension_pain", "present"),
+        right("hip_internal_rotation", value=10),
+        right("kellgren_lawrence_hip", "unknown"),
+    )
+    assert run("sutlive_2008", case).status == "fired"
+
+
+def test_sacroiliac_cluster_names_laslett_six_tests() -> None:
+    finding = findings()["sacroiliac_provocation"]
+    tests = ("distraction", "thigh thrust", "Gaenslen", "compression", "sacral thrust")
+    for name in tests:
+        assert name in finding.label
+        assert any(name in t for t in finding.tests)
+    assert len(finding.tests) == int(rule("laslett_2005").params["tests_in_cluster"]) == 6
+    assert finding.maximum == 6

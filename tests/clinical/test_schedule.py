@@ -10,10 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hipspine.clinical.schedule import (
+    ScheduleError,
     TimePointRule,
     add_months,
     default_rules,
     follow_up_schedule,
+    parse_schedule,
     schedule_status,
 )
 
@@ -140,3 +142,53 @@ def test_default_windows_never_overlap_for_any_start(start: date) -> None:
     for earlier, later in pairwise(points):
         assert earlier.closes < later.opens
     assert points[0].target == start
+
+
+# --- a clinic's own schedule, written as a list ------------------------------------------------
+
+
+def test_parse_schedule_matching_the_default_keeps_its_windows() -> None:
+    rules = parse_schedule("0,6w,3m,6m,12m")
+    assert rules == tuple(r for r in default_rules() if r.months <= 12)
+
+
+def test_parse_schedule_custom_points_and_windows() -> None:
+    rules = parse_schedule(" Baseline , 2w, 10m, 2y ")
+    assert [(r.id, r.label, r.weeks, r.months) for r in rules] == [
+        ("baseline", "Baseline", 0, 0),
+        ("week_2", "2 weeks", 2, 0),
+        ("month_10", "10 months", 0, 10),
+        ("month_24", "24 months", 0, 24),  # a default yearly point: its window is kept
+    ]
+    # 2 weeks = 14 days; 14 / 6 = 2.3 → at least 3 days each side
+    assert (rules[1].window_before_days, rules[1].window_after_days) == (3, 3)
+    # 10 months ≈ 304 days; / 6 = 51 → at most 30 days
+    assert rules[2].window_before_days == 30
+    points = follow_up_schedule(START, rules)
+    assert [p.target for p in points] == [
+        START,
+        START + timedelta(weeks=2),
+        date(2025, 1, 1),
+        date(2026, 3, 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("0,6x", "'6x' is not a time point"),
+        ("0,-3m", "'-3m' is not a time point"),
+        ("0,12m,1y", "'1y' repeats the time point '12m'"),
+        ("0,baseline", "repeats"),
+    ],
+)
+def test_parse_schedule_errors_name_the_item(text: str, message: str) -> None:
+    with pytest.raises(ScheduleError, match=message):
+        parse_schedule(text)
+
+
+def test_overlapping_custom_windows_are_refused() -> None:
+    # 6 weeks: default ±7 days (35–49 days); 7 weeks: 49 / 6 → ±8 days (41–57 days)
+    with pytest.raises(ScheduleError, match="week_6 and week_7 overlap"):
+        follow_up_schedule(START, parse_schedule("0,6w,7w"))

@@ -163,11 +163,18 @@ def test_asymmetry_smaller_than_mdc_is_not_a_deficit() -> None:
 
 
 def test_asymmetry_at_mdc_boundary() -> None:
-    # 73 vs 100 N: (100 − 73) / 100 × 100 = 27.0 % exactly: not larger than the MDC.
+    # 73.1 vs 100 N: (100 − 73.1) / 100 × 100 = 26.9 % < MDC 27 %: within measurement error.
+    below = limb_symmetry(hhd(73.1, side="left"), hhd(100, side="right"))
+    assert below.asymmetry_percent == pytest.approx(26.9)
+    assert below.status == "within measurement error"
+    assert below.beyond_measurement_error is False
+    # 73 vs 100 N: 27.0 % exactly = the MDC, the smallest difference that counts as real:
+    # a possible deficit (never a confirmed one).
     at = limb_symmetry(hhd(73, side="left"), hhd(100, side="right"))
     assert at.asymmetry_percent == 27.0
-    assert at.status == "within measurement error"
-    # 72.9 vs 100 N: 27.1 % > 27 %: a possible deficit, never a confirmed one.
+    assert at.status == "possible deficit"
+    assert at.beyond_measurement_error is True
+    # 72.9 vs 100 N: 27.1 % > 27 %: a possible deficit.
     above = limb_symmetry(hhd(72.9, side="left"), hhd(100, side="right"))
     assert above.asymmetry_percent == pytest.approx(27.1)
     assert above.status == "possible deficit"
@@ -219,7 +226,7 @@ def test_asymmetry_is_bounded_and_status_follows_the_mdc(left: float, right: flo
     result = limb_symmetry(hhd(left, side="left"), hhd(right, side="right"))
     assert 0.0 <= result.asymmetry_percent <= 100.0
     assert 0.0 <= result.limb_symmetry_index <= 100.0
-    assert (result.status == "possible deficit") == (result.asymmetry_percent > 27.0)
+    assert (result.status == "possible deficit") == (result.asymmetry_percent >= 27.0 - 1e-9)
 
 
 # --- change over time --------------------------------------------------------------------
@@ -230,9 +237,10 @@ def test_asymmetry_is_bounded_and_status_follows_the_mdc(left: float, right: flo
     [
         # lever arm 1 m, so N equals N·m; before 100 N·m.
         (114.7, "within measurement error"),  # +14.7 N·m, just below the 14.8 MDC
-        (114.8, "within measurement error"),  # +14.8 N·m, equal to the MDC: not beyond it
+        (114.8, "improved beyond MDC"),  # +14.8 N·m = the MDC: the smallest real change
         (114.9, "improved beyond MDC"),  # +14.9 N·m
         (85.3, "within measurement error"),  # −14.7 N·m, decline within the MDC
+        (85.2, "declined beyond MDC"),  # −14.8 N·m = the MDC
         (85.1, "declined beyond MDC"),  # −14.9 N·m
     ],
 )
@@ -246,12 +254,18 @@ def test_hip_extension_change_against_the_mdc(after_n: float, status: str) -> No
     assert "PMC4961312" in change.source
 
 
-def test_change_exactly_equal_to_the_mdc_is_within_measurement_error() -> None:
-    # 0 → 14.8 N·m (lever arm 1 m): change is exactly 14.8 in floating point, not beyond it.
+def test_change_exactly_equal_to_the_mdc_is_beyond_measurement_error() -> None:
+    # 0 → 14.8 N·m (lever arm 1 m): change is exactly 14.8, the MDC, so it counts as real
+    # (the same ≥ MDC rule as questionnaire change in the trajectory).
     change = strength_change(hhd(0.0, lever_arm_m=1.0), hhd(14.8, lever_arm_m=1.0))
     assert change.change == 14.8
     assert change.percent_change is None  # undefined from a 0 baseline
-    assert change.status == "within measurement error"
+    assert change.status == "improved beyond MDC"
+    # 0 → 14.7 N·m: below the MDC.
+    assert (
+        strength_change(hhd(0.0, lever_arm_m=1.0), hhd(14.7, lever_arm_m=1.0)).status
+        == "within measurement error"
+    )
 
 
 def test_change_in_hand_computed_torque() -> None:

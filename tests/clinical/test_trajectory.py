@@ -2,23 +2,32 @@
 
 Thresholds used below (from the instruments' data files):
 NPRS MCID 2 points AND 30% of baseline (Ostelo 2008; both required, data/responders.toml),
-NPRS MDC 2 points (Childs 2005; must be exceeded); ODI MCID 10 points AND 30%, MDC 10
-(unverified); HOOS pain MCII 24; LEFS MCID 9, MDC 9.
+NPRS MDC 2 points (Childs 2005); ODI MCID 10 points AND 30%, MDC 10 (unverified); HOOS pain
+MCII 24; LEFS MCID 9, MDC 9; PSFS MDC 2 (average) and 3 (single activity).
+
+The rule: a change is beyond measurement error when |change| ≥ MDC; it is clinically
+important when it meets the MCID and, where a verified MDC exists, is not within measurement
+error. Boundary tests sit at MCID = MDC (NPRS, LEFS) and, with thresholds swapped in, at
+MDC > MCID.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hipspine.clinical import instruments
 from hipspine.clinical import trajectory as tr
-from hipspine.clinical.instruments import ChangeThreshold
+from hipspine.clinical.instruments import ChangeThreshold, Thresholds
+from hipspine.clinical.schedule import ScheduleError, parse_schedule
 from hipspine.clinical.series import SeriesError, parse_series, series_json_schema
+from hipspine.clinical.summary import clinician_summary, patient_summary
 from hipspine.clinical.trajectory import time_to_improvement, trajectory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,20 +112,36 @@ def test_nprs_mcid_boundaries(before: int, after: int, status: str) -> None:
     ("before", "after", "mdc"),
     [
         (8, 7, "within measurement error"),  # 1 < 2
-        (8, 6, "within measurement error"),  # 2 = MDC, not beyond
+        (8, 6, "improved beyond MDC"),  # 2 = MDC: the smallest change that counts as real
         (8, 5, "improved beyond MDC"),  # 3 > 2
-        (3, 5, "within measurement error"),  # worse by 2 = MDC
+        (3, 4, "within measurement error"),  # worse by 1
+        (3, 5, "worse beyond MDC"),  # worse by 2 = MDC
         (3, 6, "worse beyond MDC"),  # worse by 3
+        (5, 5, "within measurement error"),  # no change
     ],
 )
-def test_nprs_mdc_must_be_exceeded(before: int, after: int, mdc: str) -> None:
+def test_nprs_mdc_is_reached_at_its_value(before: int, after: int, mdc: str) -> None:
     assert lumbar_status(before, after).mdc_status == mdc
 
 
-def test_nprs_at_mcid_but_not_beyond_mdc() -> None:
-    point = lumbar_status(6, 4)  # 2 points (= MCID, = MDC), 33.3%
+def test_nprs_change_equal_to_mcid_and_mdc_is_important_and_real() -> None:
+    # 6 → 4: 2 points (= MCID = MDC), 33.3% (≥ 30%): important AND beyond measurement error,
+    # never both "important" and "within measurement error".
+    point = lumbar_status(6, 4)
     assert point.status == "clinically important improvement"
-    assert point.mdc_status == "within measurement error"
+    assert point.mdc_status == "improved beyond MDC"
+    assert point.mdc is not None and point.mdc.value == 2.0
+    # 6 → 5: 1 point: below both.
+    below = lumbar_status(6, 5)
+    assert below.status == "improved, below the MCID"
+    assert below.mdc_status == "within measurement error"
+
+
+@pytest.mark.parametrize(("before", "after"), [(b, a) for b in range(11) for a in range(11)])
+def test_nprs_never_important_and_within_error(before: int, after: int) -> None:
+    point = lumbar_status(before, after)
+    if point.status in ("clinically important improvement", "clinically important worsening"):
+        assert point.mdc_status != "within measurement error"
 
 
 # --- other instruments -----------------------------------------------------------------------
@@ -130,11 +155,12 @@ def odi_point(before: float, after: float) -> tr.ChangePoint:
 @pytest.mark.parametrize(
     ("before", "after", "status", "mdc"),
     [
-        (40, 30, "improved, below the MCID", "within measurement error"),  # 10 pts but 25%
+        (40, 30, "improved, below the MCID", "improved beyond MDC"),  # 10 pts = MDC, but 25%
         (40, 28, "clinically important improvement", "improved beyond MDC"),  # 12 pts, 30%
         (50, 41, "improved, below the MCID", "within measurement error"),  # 9 pts, 18%
         (50, 35, "clinically important improvement", "improved beyond MDC"),  # 15 pts, 30%
-        (30, 40, "clinically important worsening", "within measurement error"),  # +10, 33%
+        (30, 39, "worse, below the MCID", "within measurement error"),  # +9
+        (30, 40, "clinically important worsening", "worse beyond MDC"),  # +10 = MDC, 33%
         (30, 41, "clinically important worsening", "worse beyond MDC"),  # +11 > MDC 10
     ],
 )
@@ -184,9 +210,10 @@ def test_hoos_pain_mcii_boundaries_higher_is_better(after: float, status: str) -
     ("after", "status", "mdc"),
     [
         (48, "improved, below the MCID", "within measurement error"),  # +8
-        (49, "clinically important improvement", "within measurement error"),  # +9 = MCID = MDC
+        (49, "clinically important improvement", "improved beyond MDC"),  # +9 = MCID = MDC
         (50, "clinically important improvement", "improved beyond MDC"),  # +10
-        (31, "clinically important worsening", "within measurement error"),  # −9
+        (32, "worse, below the MCID", "within measurement error"),  # −8
+        (31, "clinically important worsening", "worse beyond MDC"),  # −9 = MCID = MDC
         (30, "clinically important worsening", "worse beyond MDC"),  # −10
     ],
 )
@@ -194,6 +221,313 @@ def test_lefs_boundaries(after: int, status: str, mdc: str) -> None:
     t = run(doc(form(BASE, "lefs", score=40), form("2025-07-14", "lefs", score=after)))
     point = t.questionnaires[0].points[1]
     assert (point.status, point.mdc_status) == (status, mdc)
+
+
+def swap_mdc(
+    monkeypatch: pytest.MonkeyPatch, instrument_id: str, value: float, *, verified: bool = True
+) -> None:
+    """Give one instrument a different MDC, to test the rule where MDC > MCID."""
+    real = instruments.change_thresholds
+
+    def patched(iid: str, subscale: str | None = None) -> Thresholds:
+        found = real(iid, subscale)
+        if iid != instrument_id:
+            return found
+        entries = tuple(
+            replace(e, value=value, verified=verified) if e.kind == "mdc" else e
+            for e in found.entries
+        )
+        return replace(found, entries=entries)
+
+    monkeypatch.setattr(instruments, "change_thresholds", patched)
+
+
+@pytest.mark.parametrize(
+    ("after", "status", "mdc", "important"),
+    [
+        (48, "improved, below the MCID", "within measurement error", False),  # +8 < MCID 9
+        # +9 meets the MCID but is below the verified MDC 12: not clinically important
+        (49, "improved, meets the MCID but within measurement error", "within measurement error", False),
+        (51.9, "improved, meets the MCID but within measurement error", "within measurement error", False),
+        (52, "clinically important improvement", "improved beyond MDC", True),  # +12 = MDC
+        (53, "clinically important improvement", "improved beyond MDC", True),  # +13
+        (31, "worse, meets the MCID but within measurement error", "within measurement error", False),
+        (28, "clinically important worsening", "worse beyond MDC", False),  # −12 = MDC
+    ],
+)  # fmt: skip
+def test_mdc_above_mcid_decides(
+    monkeypatch: pytest.MonkeyPatch, after: float, status: str, mdc: str, important: bool
+) -> None:
+    swap_mdc(monkeypatch, "lefs", 12.0)  # LEFS MCID 9 (Binkley 1999), MDC swapped to 12
+    t = run(doc(form(BASE, "lefs", score=40), form("2025-07-14", "lefs", score=after)))
+    lefs = t.questionnaires[0]
+    point = lefs.points[1]
+    assert (point.status, point.mdc_status) == (status, mdc)
+    assert point.clinically_important is important
+    assert lefs.responder.status == ("responder" if important else "non-responder")
+
+
+def test_unverified_mdc_is_shown_but_does_not_decide(monkeypatch: pytest.MonkeyPatch) -> None:
+    swap_mdc(monkeypatch, "lefs", 12.0, verified=False)
+    t = run(doc(form(BASE, "lefs", score=40), form("2025-07-14", "lefs", score=49)))
+    point = t.questionnaires[0].points[1]
+    # +9 meets the verified MCID; the unverified MDC 12 is reported, not applied.
+    assert point.status == "clinically important improvement"
+    assert point.mdc_status == "within measurement error"
+    assert point.mdc is not None and point.mdc.verified is False
+
+
+def test_time_to_first_improvement_uses_the_same_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    swap_mdc(monkeypatch, "nprs", 3.0)  # NPRS MCID 2 points and 30%; MDC swapped to 3
+    data = doc(
+        pain(BASE, lumbar=6),
+        pain("2025-02-24", lumbar=4),  # 2 points, 33%: meets the MCID, below the MDC 3
+        pain("2025-04-14", lumbar=3),  # 3 points, 50%: meets both
+    )
+    t = run(data)
+    lumbar = t.pain[0]
+    assert lumbar.points[1].status == "improved, meets the MCID but within measurement error"
+    first = t.first_improvements[0]
+    # 2025-04-14 − 2025-01-13 = 91 days = 13.0 weeks (not the 6-week visit)
+    assert first.date == date(2025, 4, 14) and first.weeks_since_treatment == 13.0
+    assert time_to_improvement(parse_series(data), "lumbar").date == date(2025, 4, 14)
+    clinician = " ".join(s.text for s in clinician_summary(t))
+    patient = " ".join(s.text for s in patient_summary(t))
+    assert "clinically important by 13 weeks after the procedure (2025-04-14)" in clinician
+    assert "about 13 weeks after your procedure" in patient
+    assert "about 6 weeks" not in patient
+
+
+def test_status_rule_directly() -> None:
+    mcid = ChangeThreshold("mcid", 5.0, "points", "score", "s", "p", preferred=True, verified=True)
+    mdc = ChangeThreshold("mdc", 8.0, "points", "score", "s", "p", preferred=True, verified=True)
+    assert tr._status(20.0, 5.0, (mcid,), (), mdc)[0] == (
+        "improved, meets the MCID but within measurement error"
+    )
+    assert tr._status(20.0, 8.0, (mcid,), (), mdc)[0] == "clinically important improvement"
+    assert tr._status(20.0, 5.0, (mcid,), (), None)[0] == "clinically important improvement"
+    assert tr._mdc_status(mdc, 20.0, 8.0) == "improved beyond MDC"
+    assert tr._mdc_status(mdc, 20.0, 7.999) == "within measurement error"
+    assert tr._mdc_status(mdc, 20.0, -8.0) == "worse beyond MDC"
+    assert tr._mdc_status(None, 20.0, 8.0) == "no MDC"
+
+
+# --- PSFS: single-activity MDC ---------------------------------------------------------------
+
+
+def psfs(day: str, **ratings: int) -> dict[str, Any]:
+    return {"date": day, "psfs": {name.replace("_", " "): v for name, v in ratings.items()}}
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "mdc_value", "mdc_status"),
+    [
+        # one activity: single-activity MDC 3 (Stratford 1995)
+        ({"walk": 3}, {"walk": 5}, 3.0, "within measurement error"),  # +2 < 3
+        ({"walk": 3}, {"walk": 6}, 3.0, "improved beyond MDC"),  # +3 = 3
+        # two activities: average-score MDC 2
+        ({"walk": 3, "stairs": 3}, {"walk": 4, "stairs": 5}, 2.0, "within measurement error"),
+        ({"walk": 3, "stairs": 3}, {"walk": 5, "stairs": 5}, 2.0, "improved beyond MDC"),
+        # one activity at the visit only: its score is one rating, so the single MDC applies
+        ({"walk": 3, "stairs": 3}, {"walk": 5}, 3.0, "within measurement error"),
+        # one activity at baseline only
+        ({"walk": 3}, {"walk": 6, "stairs": 6}, 3.0, "improved beyond MDC"),
+    ],
+)
+def test_psfs_single_activity_uses_the_single_item_mdc(
+    before: dict[str, int], after: dict[str, int], mdc_value: float, mdc_status: str
+) -> None:
+    t = run(doc(psfs(BASE, **before), psfs("2025-04-14", **after)))
+    point = next(m for m in t.questionnaires if m.key == "psfs").points[1]
+    assert point.mdc is not None and point.mdc.value == mdc_value
+    assert point.mdc_status == mdc_status
+
+
+def test_goal_linked_psfs_activity_uses_the_single_item_mdc() -> None:
+    goal = {
+        "id": "hike",
+        "description": "Hike 6 miles",
+        "set_on": BASE,
+        "target_date": "2025-10-31",
+        "psfs_activity": "hike",
+    }
+    visits = (
+        psfs(BASE, hike=2, stairs=4),
+        psfs("2025-02-24", hike=4, stairs=4),  # +2: within the single-activity MDC 3
+        psfs("2025-04-14", hike=5, stairs=4),  # +3: at it
+    )
+    t = run(doc(*visits, goals=[goal]))
+    change = t.goals[0].psfs_change
+    assert change is not None and change.mdc is not None and change.mdc.value == 3.0
+    assert [p.mdc_status for p in change.points[1:]] == [
+        "within measurement error",
+        "improved beyond MDC",
+    ]
+    text = next(s.text for s in clinician_summary(t) if s.text.startswith("Goal"))
+    assert "linked PSFS activity 2 → 5/10 (+3; single-activity MDC 3: improved beyond MDC)" in text
+
+
+# --- strength: side to side, normalised --------------------------------------------------------
+
+
+def hhd(side: str, force: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "muscle": "gluteus_maximus",
+        "side": side,
+        "action": "hip_extension",
+        "position": "prone_standing",
+        "force": force,
+        "unit": "N",
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "status"),
+    [
+        (73.1, 100, "within measurement error"),  # 26.9% < MDC 27%
+        (73, 100, "possible deficit"),  # 27.0% = MDC
+        (72.9, 100, "possible deficit"),  # 27.1%
+    ],
+)
+def test_side_to_side_at_the_lsi_mdc(left: float, right: float, status: str) -> None:
+    t = run(doc({"date": BASE, "dynamometry": [hhd("left", left), hhd("right", right)]}))
+    (pair,) = t.side_to_side
+    assert pair.asymmetry.status == status
+    assert pair.asymmetry.weaker_side == "left"
+    assert pair.asymmetry.limb_symmetry_index == pytest.approx(left)  # weaker / stronger × 100
+
+
+def test_normalised_values_and_body_mass_source() -> None:
+    reading = hhd("right", 180.0, lever_arm_m=0.4)
+    t = run(doc({"date": BASE, "dynamometry": [reading]}))  # patient record: 84 kg
+    (point,) = t.dynamometry_readings
+    # 180 N × 0.4 m = 72 N·m; 72 / 84 = 0.857 N·m/kg; 180 / (84 × 9.80665) × 100 = 21.85 %BW
+    assert point.torque_nm == pytest.approx(72.0)
+    assert point.torque_nm_per_kg == pytest.approx(72 / 84)
+    assert point.percent_body_weight == pytest.approx(180 / (84 * 9.80665) * 100)
+    assert point.body_mass_source == "patient record"
+    assert t.side_to_side == ()  # one side only: no asymmetry is claimed
+    own = run(doc({"date": BASE, "dynamometry": [{**reading, "body_mass_kg": 90}]}))
+    assert own.dynamometry_readings[0].body_mass_source == "reading"
+    assert own.dynamometry_readings[0].torque_nm_per_kg == pytest.approx(72 / 90)
+    data = doc({"date": BASE, "dynamometry": [hhd("right", 180.0)]})
+    del data["patient"]["weight_kg"]
+    unknown = run(data).dynamometry_readings[0]
+    assert unknown.body_mass_source == "not recorded"
+    assert unknown.percent_body_weight is None and unknown.torque_nm_per_kg is None
+    assert unknown.norm.status == "no verified norm"  # a man of 58: no verified HHD norm
+
+
+def test_verified_norm_is_compared_for_young_women() -> None:
+    data = doc(
+        {
+            "date": BASE,
+            "dynamometry": [
+                {"muscle": "iliopsoas", "side": "left", "action": "hip_flexion",
+                 "position": "supine", "force": 230.0, "unit": "N"},
+            ],
+        }
+    )  # fmt: skip
+    data["patient"] = {"id": "w", "age": 25, "sex": "female", "weight_kg": 60}
+    point = run(data).dynamometry_readings[0]
+    # 230 / (60 × 9.80665) × 100 = 39.09 %BW; / 38.54 (Alvarenga 2019 flexors) × 100
+    assert point.norm.status == "compared"
+    assert point.norm.percent_of_reference == pytest.approx(
+        230 / (60 * 9.80665) * 100 / 38.54 * 100
+    )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda v: v["dynamometry"].append(hhd("left", 100)), "recorded twice"),
+        (lambda v: v["dynamometry"].__setitem__(0, hhd("left", 100, lever_arm_m=0.4)), "lever_arm_m"),
+    ],
+)  # fmt: skip
+def test_dynamometry_that_cannot_be_compared_is_refused(mutate: Any, field: str) -> None:
+    visit = {"date": BASE, "dynamometry": [hhd("left", 100), hhd("right", 120)]}
+    mutate(visit)
+    with pytest.raises(SeriesError, match=field):
+        parse_series(doc(visit))
+
+
+def test_john_side_to_side_asymmetry_resolves() -> None:
+    t = john()
+    pairs = {(p.muscle, p.date): p for p in t.side_to_side}
+    start = pairs[("gluteus_maximus", date(2025, 11, 17))]
+    # left 260 N × 0.4 = 104 N·m, right 180 N × 0.4 = 72 N·m: LSI 72 / 104 = 69.2%,
+    # asymmetry 30.8% ≥ 27%: a possible deficit on the right
+    assert start.asymmetry.quantity == "torque"
+    assert start.asymmetry.limb_symmetry_index == pytest.approx(72 / 104 * 100)
+    assert start.asymmetry.status == "possible deficit"
+    assert start.asymmetry.weaker_side == "right"
+    assert start.right.torque_nm_per_kg == pytest.approx(72 / 84)
+    end = pairs[("gluteus_maximus", date(2026, 8, 10))]
+    # 92 / 106 = 86.8%, asymmetry 13.2% < 27%: within measurement error
+    assert end.asymmetry.limb_symmetry_index == pytest.approx(92 / 106 * 100)
+    assert end.asymmetry.status == "within measurement error"
+    flexors = pairs[("iliopsoas", date(2025, 11, 17))]
+    # force only (no lever arm): 150 / 220 = 68.2%; %BW = 150 / (84 × 9.80665) × 100
+    assert flexors.asymmetry.quantity == "force"
+    assert flexors.asymmetry.status == "possible deficit"
+    assert flexors.right.torque_nm_per_kg is None
+    assert flexors.right.percent_body_weight == pytest.approx(150 / (84 * 9.80665) * 100)
+    assert pairs[("iliopsoas", date(2026, 8, 10))].asymmetry.status == "within measurement error"
+
+
+# --- minor: recall periods, HOOS total, GROC, schedule -----------------------------------------
+
+
+def test_mixed_nprs_recall_periods_are_warned() -> None:
+    data = doc(
+        {"date": BASE, "pain": [{"region": "lumbar", "score": 8, "recall": "past_week"}]},
+        {"date": "2025-02-24", "pain": [{"region": "lumbar", "score": 4, "recall": "now"}]},
+    )
+    t = run(data)
+    assert len(t.warnings) == 1 and "recall periods differ" in t.warnings[0]
+    assert "past week on 2025-01-06" in t.warnings[0] and "now on 2025-02-24" in t.warnings[0]
+    assert any(s.text.startswith("Caution:") for s in clinician_summary(t))
+    same = run(doc(pain(BASE, lumbar=8), pain("2025-02-24", lumbar=4)))
+    assert same.warnings == ()
+
+
+def test_hoos_total_score_is_refused() -> None:
+    with pytest.raises(SeriesError, match="no total score") as error:
+        parse_series(doc(form(BASE, "hoos", score=60.0)))
+    assert "visits.0.questionnaires.0" in str(error.value)
+    assert "pain, symptoms, adl, sport_rec, qol" in str(error.value)
+
+
+def test_schedule_argument_replaces_the_default() -> None:
+    rules = parse_schedule("0,2w,4w")
+    t = run(doc(pain(BASE, lumbar=8), pain("2025-01-27", lumbar=6)), today=date(2025, 2, 20))
+    custom = trajectory(
+        parse_series(doc(pain(BASE, lumbar=8), pain("2025-01-27", lumbar=6))),
+        today=date(2025, 2, 20),
+        schedule=rules,
+    )
+    assert [p.time_point.id for p in t.schedule.time_points][:3] == [
+        "baseline",
+        "week_6",
+        "month_3",
+    ]
+    # 2 weeks after 2025-01-13 = 2025-01-27 (window ±3 days): completed; 4 weeks = 2025-02-10,
+    # window ±5 days closed on 2025-02-15: overdue on 2025-02-20
+    assert [(p.time_point.id, p.status) for p in custom.schedule.time_points] == [
+        ("baseline", "completed"),
+        ("week_2", "completed"),
+        ("week_4", "overdue"),
+    ]
+
+
+def test_overlapping_schedule_is_refused() -> None:
+    with pytest.raises(ScheduleError, match="overlap"):
+        trajectory(
+            parse_series(doc(pain(BASE, lumbar=8))),
+            today=date(2025, 2, 20),
+            schedule=parse_schedule("0,6w,7w"),  # 6 weeks ±7 days and 7 weeks ±8 days
+        )
 
 
 def test_only_verified_thresholds_make_a_change_clinically_important() -> None:
@@ -430,7 +764,7 @@ def test_john_back_improves_first_and_hip_later() -> None:
     assert t.first_improvements[0].region == "lumbar"
 
 
-def test_john_outcomes_follow_the_seed() -> None:
+def test_john_outcomes_follow_his_story() -> None:
     t = john()
     odi = next(m for m in t.questionnaires if m.key == "odi")
     assert odi.baseline == pytest.approx(42.0)

@@ -108,3 +108,12 @@ def test_a_bad_grade_is_rejected_naming_the_finding(db, world):
     result = Importer(db, world.clinician_a).import_bundle(data, "jo.json")
     [bad] = result.problems
     assert "kellgren_lawrence_hip" in bad.reason and "0–4" in bad.reason
+
+
+def test_every_imaging_finding_of_the_vocabulary_travels():
+    """No imaging finding a clinician can record is left out of the DiagnosticReport."""
+    from hipspine.clinical import vocabulary
+    from hipspine.fhir._common import table
+
+    imaging = {f.id for f in vocabulary.findings().values() if f.stage == "imaging"}
+    assert imaging <= set(table("imaging")["finding"]), imaging - set(table("imaging")["finding"])

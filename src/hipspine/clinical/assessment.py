@@ -9,13 +9,20 @@ updates an expert-default prior with the likelihood ratios of the rules that fir
 * ``red_flag`` when an emergency or urgent red flag fires — always, whatever else is found;
 * ``hip_and_spine`` when both the hip and the lumbar spine are likely, typed after
   Offierski & MacNab (Spine 1983): *secondary* when the case shows the hip driving the
-  spine (the biomechanical chain), otherwise *complex* (needs selective injections);
+  spine (a hip-to-spine link of the biomechanical chain with its consequence observed),
+  *possibly secondary* when the premise is met but pelvic tilt or hyperlordosis was never
+  examined, otherwise *complex* (needs selective injections);
 * ``hip``, ``spine`` or ``other`` (naming the source) when one is likely;
 * ``undetermined`` when nothing reaches "likely" yet — with the tests that would decide.
 
 Every conclusion carries the evidence that drove it (finding, direction, weight, basis,
 citation), what is still unknown, and the tests that would change it most, found by
 re-running the assessment with each unknown test answered both ways.
+
+A sided source (a hip joint, a trochanter, a sacroiliac joint) is one structure per side.
+When the complaint side is not known both sides are estimated, and the category takes
+the more likely side: the two sides are never combined as if they were independent
+sources, so stating the side of a symmetric case cannot change the conclusion.
 """
 
 from __future__ import annotations
@@ -26,15 +33,24 @@ from math import log, prod
 from typing import Any
 
 from hipspine.clinical._data import load
-from hipspine.clinical.biomechanics import Biomechanics, biomechanics
+from hipspine.clinical.biomechanics import READS as CHAIN_READS
+from hipspine.clinical.biomechanics import Biomechanics, ChainLink, biomechanics
 from hipspine.clinical.case import Case, MuscleTest, Observation
 from hipspine.clinical.evidence import combine_group, grade, method, posterior
 from hipspine.clinical.facts import Facts
-from hipspine.clinical.red_flags import RedFlag, red_flags, unscreened
-from hipspine.clinical.rules import Missing, RuleResult, Source, all_rules, evaluate, sources
+from hipspine.clinical.red_flags import RedFlag, flag_findings, red_flags, unscreened
+from hipspine.clinical.rules import (
+    Missing,
+    RuleResult,
+    Source,
+    all_rules,
+    evaluate,
+    sources,
+    standards,
+)
 from hipspine.clinical.vocabulary import Kind, Side, Stage, findings, muscles, regions
 
-ENGINE_VERSION = "1.0.0"
+ENGINE_VERSION = "1.1.0"
 """Stored with every assessment; bumped whenever a rule, weight or prior changes."""
 
 CATEGORY_LABELS = {
@@ -98,7 +114,7 @@ class Conclusion:
     category: str
     detail: str
     probability: float | None
-    hip_spine_type: str | None  # Offierski–MacNab: simple, secondary, complex
+    hip_spine_type: str | None  # Offierski–MacNab: simple, secondary, possibly_secondary, complex
     type_reason: str
     reasons: tuple[str, ...]
 
@@ -109,7 +125,8 @@ class Conclusion:
         if self.detail:
             text += f": {self.detail}"
         if self.hip_spine_type:
-            text += f" — {self.hip_spine_type} hip–spine syndrome (Offierski & MacNab)"
+            kind = self.hip_spine_type.replace("_", " ")
+            text += f" — {kind} hip–spine syndrome (Offierski & MacNab)"
         return text
 
 
@@ -134,6 +151,20 @@ class NextTest:
 
 
 @dataclass(frozen=True)
+class NamedRule:
+    """A named clinical rule spanning several evidence rules (``[named_rule.*]``), with how
+    it was applied to this case."""
+
+    id: str
+    name: str
+    statement: str
+    citation: str
+    strength: str
+    applied: tuple[str, ...]
+    results: tuple[RuleResult, ...]
+
+
+@dataclass(frozen=True)
 class Assessment:
     """The full, explainable answer for one case at one stage of the visit."""
 
@@ -148,9 +179,11 @@ class Assessment:
     biomechanics: Biomechanics
     unknown: tuple[str, ...]
     next_tests: tuple[NextTest, ...]
+    named_rules: tuple[NamedRule, ...] = ()
 
     def probability(self, category: str) -> float:
-        """Probability of hip, spine, or one named other source (e.g. ``sacroiliac_joint``)."""
+        """Probability of hip, spine, or one named other source (e.g. ``sacroiliac_joint``);
+        for a sided source, that of the more likely side."""
         return _category_probabilities(self.sources)[category]
 
 
@@ -158,12 +191,42 @@ class Assessment:
 
 
 def _pick_across_sides(results: list[RuleResult]) -> RuleResult:
-    """For an unsided source (the spine), a rule counts on whichever side shows it most."""
+    """For an unsided source (the spine), read a sided test on every complaint side.
+
+    A positive side counts (the strongest). Otherwise, while any side is unknown the rule
+    stays undetermined: with the complaint side not known, a negative test on one side
+    says nothing about the other, so it is never counted against the spine. When every
+    side is known and none is positive, the weakest evidence against counts.
+    """
+    if len(results) == 1:
+        return results[0]
     fired = [r for r in results if r.weight is not None]
+    positive = [r for r in fired if r.weight and r.weight.lr > 1]
+    if positive:
+        return max(positive, key=lambda r: r.weight.lr if r.weight else 0.0)
+    unknown = [r for r in results if r.status == "undetermined"]
+    if unknown:
+        caveat = ""
+        known = [r for r in results if r.status != "undetermined"]
+        if known:
+            done = ", ".join(r.side.value for r in known if r.side)
+            open_ = ", ".join(r.side.value for r in unknown if r.side)
+            caveat = (
+                f"{unknown[0].rule.short_title}: recorded on the {done} side only, none positive; "
+                f"with the {open_} side unknown it is not counted until that side is examined"
+            )
+        return RuleResult(
+            results[0].rule,
+            None,
+            None,
+            None,
+            tuple(f for r in results for f in r.facts),
+            tuple(m for r in unknown for m in r.missing),
+            caveat=caveat,
+        )
     if fired:
         return max(fired, key=lambda r: r.weight.lr if r.weight else 0.0)
-    undetermined = [r for r in results if r.status == "undetermined"]
-    return (undetermined or results)[0]
+    return results[0]
 
 
 def _estimate(source: Source, side: Side | None, results: list[RuleResult]) -> SourceEstimate:
@@ -221,10 +284,16 @@ def _either(probabilities: Iterable[float]) -> float:
 
 
 def _category_probabilities(estimates: Iterable[SourceEstimate]) -> dict[str, float]:
-    by_category: dict[str, list[float]] = {}
+    """Probability of each category: the more likely side of a sided source (the sides
+    of one structure are not independent sources), then "at least one" across the
+    distinct sources of a category (lumbar axial and radicular)."""
+    per_source: dict[tuple[str, str], float] = {}
     for e in estimates:
-        key = e.source.category if e.source.category != "other" else e.source.id
-        by_category.setdefault(key, []).append(e.probability)
+        key = (e.source.category if e.source.category != "other" else e.source.id, e.source.id)
+        per_source[key] = max(per_source.get(key, 0.0), e.probability)
+    by_category: dict[str, list[float]] = {}
+    for (category, _), p in per_source.items():
+        by_category.setdefault(category, []).append(p)
     return {key: _either(values) for key, values in by_category.items()}
 
 
@@ -268,17 +337,54 @@ def _side(side: Side | None) -> str:
     return f" ({side.value})" if side else ""
 
 
-def _degenerate(facts: Facts, sides: tuple[Side, ...], region: str) -> bool:
-    if region == "hip":
-        return any(
-            facts.diagnosed("hip_osteoarthritis", s)
-            or (facts.value("kellgren_lawrence_hip", s) or 0) >= 2
-            for s in sides
-        )
+def _degenerate(facts: Facts, sides: tuple[Side, ...], region: str) -> tuple[str, ...]:
+    """What shows ``region`` degenerate (``[[degenerate]]`` of evidence.toml), with basis."""
+    where: tuple[Side | None, ...] = sides if region == "hip" else (None,)
+    shown = []
+    for marker in load("evidence")["degenerate"]:
+        if marker["region"] != region:
+            continue
+        if "diagnosis" in marker:
+            if any(facts.diagnosed(marker["diagnosis"], s) for s in where):
+                shown.append(f"{marker['diagnosis'].replace('_', ' ')} diagnosed")
+            continue
+        values = [v for s in where if (v := facts.value(marker["finding"], s)) is not None]
+        if values and max(values) >= marker["at_least"]:
+            label = findings()[marker["finding"]].label
+            basis = " — expert-default cut-off" if marker["basis"] == "expert_default" else ""
+            shown.append(f"{label} {max(values):g} (≥{marker['at_least']}{basis})")
+    return tuple(shown)
+
+
+def _link_evidence(link: ChainLink) -> str:
+    premises = ", ".join(link.premises)
+    observed = ", ".join(link.observed)
+    return f"{premises} with {observed}" if observed else premises
+
+
+def _hip_spine_type(chain: Biomechanics | None) -> tuple[str | None, str]:
+    """The Offierski–MacNab type of a hip-and-spine case, and why, from the chain."""
+    if chain is not None:
+        active = [link for link in chain.hip_to_spine() if link.status == "active"]
+        if active:
+            evidence = "; ".join(_link_evidence(link) for link in active)
+            return "secondary", f"the examination shows the hip driving the spine: {evidence}"
+        likely = [link for link in chain.hip_to_spine() if link.status == "likely"]
+        if likely:
+            evidence = "; ".join(_link_evidence(link) for link in likely)
+            return (
+                "possibly_secondary",
+                f"{evidence} could drive the spine, but pelvic tilt and hyperlordosis were not "
+                "examined: examine posture or a standing lateral radiograph",
+            )
+        if chain.hip_spine_links_known:
+            return (
+                "complex",
+                "both contribute with no clear primary source; selective diagnostic injections can separate them",
+            )
     return (
-        facts.diagnosed("lumbar_facet_arthropathy", None)
-        or (facts.value("weishaupt_facet", None) or 0) >= 2
-        or any((facts.value("weishaupt_facet", s) or 0) >= 2 for s in sides)
+        None,
+        "type not yet known: examine iliopsoas and gluteus maximus strength, posture (lordosis, pelvic tilt) and the Thomas test",
     )
 
 
@@ -303,23 +409,9 @@ def conclude(
     others = sorted(
         (e for e in estimates if e.source.category == "other"), key=lambda e: -e.probability
     )
+    kind: str | None
     if hip_likely and spine_likely:
-        kind: str | None
-        if chain is not None and chain.hip_drives_spine:
-            kind, why = (
-                "secondary",
-                "the examination shows the hip driving the spine (weak hip muscles or a flexion contracture with pelvic tilt and hyperlordosis)",
-            )
-        elif chain is not None and chain.hip_spine_links_known:
-            kind, why = (
-                "complex",
-                "both contribute with no clear primary source; selective diagnostic injections can separate them",
-            )
-        else:
-            kind, why = (
-                None,
-                "type not yet known: examine iliopsoas and gluteus maximus strength, posture (lordosis, pelvic tilt) and the Thomas test",
-            )
+        kind, why = _hip_spine_type(chain)
         reasons = _reasons(hip_estimates, 2) + _reasons(spine_estimates, 2)
         return Conclusion("hip_and_spine", "", p["hip"] * p["spine"], kind, why, reasons)
     if hip_likely or spine_likely:
@@ -327,18 +419,30 @@ def conclude(
         chosen = hip_estimates if hip_likely else spine_estimates
         detail = ", ".join(e.name for e in chosen if e.probability >= threshold)
         other_region = "spine" if hip_likely else "hip"
-        if _degenerate(facts, sides, other_region):
-            kind, why = "simple", f"the {other_region} is degenerate but not the likely pain source"
-        else:
-            kind, why = None, ""
+        degenerate = _degenerate(facts, sides, other_region)
+        kind, why = None, ""
+        if degenerate:
+            kind = "simple"
+            why = (
+                f"the {other_region} is degenerate ({'; '.join(degenerate)}) "
+                "but not the likely pain source"
+            )
         return Conclusion(category, detail, p[category], kind, why, _reasons(chosen))
     if others and others[0].probability >= threshold:
         top = others[0]
         return Conclusion("other", top.name, top.probability, None, "", _reasons([top]))
     leading = max(estimates, key=lambda e: e.probability)
+    name = leading.name
+    tied = [
+        e
+        for e in estimates
+        if e.source.id == leading.source.id and abs(e.probability - leading.probability) < 1e-9
+    ]
+    if len(tied) > 1:
+        name = f"{leading.source.short} (side not known)"
     return Conclusion(
         "undetermined",
-        f"leaning towards {leading.name} ({leading.grade})",
+        f"leaning towards {name} ({leading.grade})",
         None,
         None,
         "",
@@ -469,7 +573,47 @@ def _unknowns(
             if r.status == "undetermined" and r.rule.title not in seen:
                 seen.add(r.rule.title)
                 notes.append(f"Not yet known: {r.rule.title}.")
+            if r.caveat:
+                notes.append(f"{r.caveat}.")
     return tuple(dict.fromkeys(notes))
+
+
+def findings_used() -> frozenset[str]:
+    """Every finding some part of the assessment reads: a rule, a reference standard, a
+    red flag or its screening list, the chain, or the degenerate-region markers."""
+    used = {f for r in all_rules() for f in r.inputs()}
+    used |= {f for s in standards().values() for f in s.findings}
+    used |= set(flag_findings())
+    used |= {f for link in load("chain")["link"] for f in link.get("premise_findings", ())}
+    used |= set(CHAIN_READS)
+    used |= {m["finding"] for m in load("evidence")["degenerate"] if "finding" in m}
+    return frozenset(used)
+
+
+def findings_not_weighed() -> tuple[str, ...]:
+    """Findings the case format records but no part of the assessment reads yet."""
+    used = findings_used()
+    return tuple(f for f in findings() if f not in used)
+
+
+def named_rules(estimates: tuple[SourceEstimate, ...]) -> tuple[NamedRule, ...]:
+    """The named rules of ``evidence.toml`` with the results of their parts in this case."""
+    out = []
+    for key, entry in load("evidence").get("named_rule", {}).items():
+        parts = set(entry["rules"])
+        results = tuple(r for e in estimates for r in e.results if r.rule.id in parts)
+        out.append(
+            NamedRule(
+                key,
+                entry["name"],
+                entry["statement"],
+                entry["citation"],
+                entry["strength"],
+                tuple(entry["applied"]),
+                results,
+            )
+        )
+    return tuple(out)
 
 
 def assess(case: Case, *, through: Stage | None = None, suggest: bool = True) -> Assessment:
@@ -501,6 +645,7 @@ def assess(case: Case, *, through: Stage | None = None, suggest: bool = True) ->
         biomechanics=chain,
         unknown=_unknowns(facts, sides, estimates),
         next_tests=next_tests(case, estimates) if suggest else (),
+        named_rules=named_rules(estimates),
     )
 
 
@@ -566,6 +711,8 @@ def _result_dict(estimate: SourceEstimate, r: RuleResult) -> dict[str, Any]:
         "likelihood_ratio": None if r.weight is None else round(r.weight.lr, 4),
         "basis": None if r.weight is None else r.weight.basis.value,
         "note": None if r.weight is None else r.weight.note,
+        "superseded_by": r.superseded_by or None,
+        "caveat": r.caveat or None,
         "counted": estimate.is_counted(r),
         "group": r.rule.group,
         "facts": list(r.facts),
@@ -636,9 +783,12 @@ def to_dict(assessment: Assessment) -> dict[str, Any]:
             "links": [
                 {
                     "id": link.id,
+                    "name": link.name,
                     "consequence": link.consequence,
                     "status": link.status,
                     "because": list(link.because),
+                    "premises": list(link.premises),
+                    "observed": list(link.observed),
                     "to_examine": list(link.to_examine),
                     "citation": link.citation,
                 }
@@ -652,6 +802,29 @@ def to_dict(assessment: Assessment) -> dict[str, Any]:
             else {k: v for k, v in vars(chain.spinopelvic).items()},
         },
         "unknown": list(a.unknown),
+        "named_rules": [
+            {
+                "id": n.id,
+                "name": n.name,
+                "statement": n.statement,
+                "citation": n.citation,
+                "strength": n.strength,
+                "applied": list(n.applied),
+                "results": [
+                    {
+                        "rule": r.rule.id,
+                        "title": r.rule.title,
+                        "side": r.side.value if r.side else None,
+                        "status": r.status,
+                        "outcome": r.outcome,
+                        "likelihood_ratio": None if r.weight is None else round(r.weight.lr, 4),
+                        "facts": list(r.facts),
+                    }
+                    for r in n.results
+                ],
+            }
+            for n in a.named_rules
+        ],
         "next_tests": [
             {
                 "test": t.test,

@@ -38,6 +38,22 @@ from hipspine.clinical.vocabulary import (
 CASE_FORMAT: Literal["hipspine.case/1"] = "hipspine.case/1"
 ONE_SIDE = (Side.LEFT, Side.RIGHT, Side.BILATERAL)
 
+PAIN_MAP_RULE = (
+    "null (or left out) when no pain map was drawn: where it hurts is then unknown. "
+    "On a drawn map, a region with no mark means no pain there, and a mark with intensity 0 "
+    "also means no pain; an empty list is a drawn map with no pain anywhere. Coarse marks "
+    "(hip, thigh, leg) are less specific, not wrong."
+)
+
+
+def _count_tests() -> str:
+    named = [
+        f"{f.id}: {', '.join(f.tests)}"
+        for f in findings().values()
+        if f.kind is Kind.COUNT and f.tests
+    ]
+    return f" ({'; '.join(named)})" if named else ""
+
 
 def condition_ids() -> tuple[str, ...]:
     """Identifiers of the diagnoses a case may carry (``conditions.toml``)."""
@@ -72,11 +88,11 @@ class Sex(StrEnum):
 class Patient(_Strict):
     """Who the case is about. Age matters to red flags and to the ACR criteria."""
 
-    id: str | None = None
+    id: str | None = Field(default=None, description="The clinic's identifier for the patient")
     age: Annotated[int | None, Field(ge=0, le=120, description="Age in years")] = None
-    sex: Sex = Sex.UNKNOWN
-    height_cm: Annotated[float | None, Field(gt=50, lt=250)] = None
-    weight_kg: Annotated[float | None, Field(gt=20, lt=350)] = None
+    sex: Sex = Field(default=Sex.UNKNOWN, description="male, female, other or unknown")
+    height_cm: Annotated[float | None, Field(gt=50, lt=250, description="Height in cm")] = None
+    weight_kg: Annotated[float | None, Field(gt=20, lt=350, description="Weight in kg")] = None
 
 
 class Complaint(_Strict):
@@ -85,8 +101,8 @@ class Complaint(_Strict):
     side: Side | None = Field(
         default=None, description="left, right or bilateral; inferred from the pain map if absent"
     )
-    onset: date | None = None
-    description: str | None = None
+    onset: date | None = Field(default=None, description="When the complaint began (ISO date)")
+    description: str | None = Field(default=None, description="The complaint in words")
 
     @field_validator("side")
     @classmethod
@@ -99,10 +115,13 @@ class Complaint(_Strict):
 class Diagnosis(_Strict):
     """A diagnosis already made, e.g. hip osteoarthritis a year ago."""
 
-    condition: str = Field(json_schema_extra={"enum": list(condition_ids())})
-    side: Side | None = None
-    since: date | None = None
-    note: str | None = None
+    condition: str = Field(
+        description="A diagnosis of the vocabulary (conditions)",
+        json_schema_extra={"enum": list(condition_ids())},
+    )
+    side: Side | None = Field(default=None, description="left, right or bilateral, if sided")
+    since: date | None = Field(default=None, description="When it was diagnosed (ISO date)")
+    note: str | None = Field(default=None, description="Free text")
 
     @field_validator("condition")
     @classmethod
@@ -111,7 +130,8 @@ class Diagnosis(_Strict):
 
 
 class UsePattern(StrEnum):
-    """How a medication is taken."""
+    """How a medication is taken: ``regular`` on a schedule, ``as_needed`` on bad days only
+    (say how often with ``days_per_week``), or ``stopped``."""
 
     REGULAR = "regular"
     AS_NEEDED = "as_needed"
@@ -121,20 +141,28 @@ class UsePattern(StrEnum):
 class Medication(_Strict):
     """A medication with its use pattern, e.g. ibuprofen as needed on bad days."""
 
-    name: str = Field(min_length=1)
-    dose: str | None = None
-    pattern: UsePattern
-    days_per_week: Annotated[float | None, Field(ge=0, le=7)] = None
-    indication: str | None = None
-    since: date | None = None
+    name: str = Field(min_length=1, description="Medication name, e.g. ibuprofen")
+    dose: str | None = Field(default=None, description="Dose as written, e.g. 400 mg")
+    pattern: UsePattern = Field(description="regular, as_needed (on bad days) or stopped")
+    days_per_week: Annotated[
+        float | None,
+        Field(ge=0, le=7, description="For as_needed use: on how many days a week it is taken"),
+    ] = None
+    indication: str | None = Field(default=None, description="What it is taken for")
+    since: date | None = Field(default=None, description="When it was started (ISO date)")
 
 
 class PainEntry(_Strict):
     """One marked region of the pain map, with its side and 0–10 intensity."""
 
-    region: str = Field(json_schema_extra={"enum": list(regions())})
-    side: Side
-    intensity: Annotated[int | None, Field(ge=0, le=10)] = None
+    region: str = Field(
+        description="A pain-map region of the vocabulary",
+        json_schema_extra={"enum": list(regions())},
+    )
+    side: Side = Field(description="left, right or bilateral; midline for the low back")
+    intensity: Annotated[
+        int | None, Field(ge=0, le=10, description="0–10 numeric rating; 0 means no pain")
+    ] = None
 
     @model_validator(mode="after")
     def _known(self) -> PainEntry:
@@ -151,21 +179,44 @@ class PainEntry(_Strict):
 class Observation(_Strict):
     """One finding as observed: present, absent, unknown, or a measured value."""
 
-    finding: str = Field(json_schema_extra={"enum": list(findings())})
-    side: Side | None = None
-    result: str | None = Field(
-        default=None, description="present/absent/unknown; reduced/normal; or a listed choice"
+    finding: str = Field(
+        description="A finding of the vocabulary", json_schema_extra={"enum": list(findings())}
     )
-    value: float | None = Field(default=None, description="number in the finding's unit")
-    of: int | None = Field(default=None, ge=1, description="tests performed (count findings)")
-    level: str | None = Field(default=None, json_schema_extra={"enum": list(SPINAL_LEVELS)})
+    side: Side | None = Field(
+        default=None, description="left, right or bilateral for sided findings; else left out"
+    )
+    result: str | None = Field(
+        default=None,
+        description=(
+            "present/absent/unknown; for range of motion without degrees "
+            "reduced/normal/painful (painful leaves the range unknown); or a listed choice"
+        ),
+    )
+    value: float | None = Field(
+        default=None,
+        description="number in the finding's unit; for a count finding, how many tests were positive"
+        + _count_tests(),
+    )
+    of: int | None = Field(
+        default=None,
+        ge=1,
+        description="count findings: how many of the cluster's tests were performed"
+        + _count_tests(),
+    )
+    level: str | None = Field(
+        default=None,
+        description="spinal level, for findings recorded by level",
+        json_schema_extra={"enum": list(SPINAL_LEVELS)},
+    )
     roots: tuple[str, ...] = Field(
-        default=(), json_schema_extra={"items": {"enum": list(NERVE_ROOTS)}}
+        default=(),
+        description="nerve roots, for findings recorded by root",
+        json_schema_extra={"items": {"enum": list(NERVE_ROOTS)}},
     )
     location: str | None = Field(default=None, description="region where the test caused pain")
     angle: float | None = Field(default=None, ge=0, le=120, description="degrees at positivity")
     stage: Stage | None = Field(default=None, description="override the finding's usual stage")
-    note: str | None = None
+    note: str | None = Field(default=None, description="Free text")
 
     @property
     def definition(self) -> Finding:
@@ -249,10 +300,17 @@ class Observation(_Strict):
 class MuscleTest(_Strict):
     """Manual muscle testing of one muscle on one side, MRC 0–5 with optional + or −."""
 
-    muscle: str = Field(json_schema_extra={"enum": list(muscles())})
-    side: Side | None = None
-    mrc: str = Field(json_schema_extra={"enum": list(MRC_GRADES)})
-    stage: Stage | None = None
+    muscle: str = Field(
+        description="A muscle of the hip–spine chain", json_schema_extra={"enum": list(muscles())}
+    )
+    side: Side | None = Field(
+        default=None, description="left, right or bilateral for sided muscles"
+    )
+    mrc: str = Field(
+        description="MRC grade 0–5 with optional - or + on 2–4; below 5 is weak",
+        json_schema_extra={"enum": list(MRC_GRADES)},
+    )
+    stage: Stage | None = Field(default=None, description="override the usual stage (exam)")
 
     @model_validator(mode="after")
     def _valid(self) -> MuscleTest:
@@ -279,8 +337,8 @@ class MuscleTest(_Strict):
 class Goal(_Strict):
     """A functional goal, e.g. a 6-mile hike with elevation gain by October."""
 
-    description: str = Field(min_length=1)
-    target_date: date | None = None
+    description: str = Field(min_length=1, description="The goal in the patient's words")
+    target_date: date | None = Field(default=None, description="By when (ISO date)")
 
 
 class Case(_Strict):
@@ -292,19 +350,22 @@ class Case(_Strict):
         json_schema_extra={"$id": "https://hipspine.org/schema/case/1", "title": "hipspine case"},
     )
 
-    format: Literal["hipspine.case/1"] = CASE_FORMAT
-    patient: Patient = Patient()
-    visit_date: date | None = None
-    complaint: Complaint = Complaint()
-    diagnoses: tuple[Diagnosis, ...] = ()
-    medications: tuple[Medication, ...] = ()
-    pain_map: tuple[PainEntry, ...] | None = Field(
-        default=None,
-        description="null when no pain map was drawn; unmarked regions then are unknown",
+    format: Literal["hipspine.case/1"] = Field(
+        default=CASE_FORMAT, description="Format and version of the document"
     )
-    findings: tuple[Observation, ...] = ()
-    strength: tuple[MuscleTest, ...] = ()
-    goals: tuple[Goal, ...] = ()
+    patient: Patient = Field(default=Patient(), description="Who the case is about")
+    visit_date: date | None = Field(default=None, description="Date of the visit (ISO date)")
+    complaint: Complaint = Field(default=Complaint(), description="The presenting complaint")
+    diagnoses: tuple[Diagnosis, ...] = Field(default=(), description="Diagnoses already made")
+    medications: tuple[Medication, ...] = Field(
+        default=(), description="Medications with their use pattern"
+    )
+    pain_map: tuple[PainEntry, ...] | None = Field(default=None, description=PAIN_MAP_RULE)
+    findings: tuple[Observation, ...] = Field(
+        default=(), description="History, examination, laboratory, imaging and block findings"
+    )
+    strength: tuple[MuscleTest, ...] = Field(default=(), description="Manual muscle testing")
+    goals: tuple[Goal, ...] = Field(default=(), description="The patient's functional goals")
 
     @model_validator(mode="after")
     def _no_duplicates(self) -> Case:

@@ -53,7 +53,8 @@ class Facts:
         """Whether a presence or choice finding is present/abnormal; None when unknown.
 
         For a range-of-motion finding, ``reduced`` counts as present and ``normal`` as
-        absent; degrees alone answer None because no single cut-off is universal.
+        absent; ``painful`` says nothing about the range and answers None, as do degrees
+        alone, because no single cut-off is universal.
         """
         definition = findings()[finding]
         answers: list[Truth] = []
@@ -70,9 +71,13 @@ class Facts:
         return any_of(answers) if answers else None
 
     def known(self, finding: str, side: Side | None) -> bool:
-        """Whether the case holds a definite answer (not "unknown") for ``finding``."""
+        """Whether the case holds a definite answer (not "unknown") for ``finding``.
+
+        A range of motion recorded only as ``painful`` has no answer about its range.
+        """
+        vague = ("unknown", "painful") if findings()[finding].kind is Kind.ANGLE else ("unknown",)
         return any(
-            o.value is not None or (o.result is not None and o.result != "unknown")
+            o.value is not None or (o.result is not None and o.result not in vague)
             for o in self.observations(finding, side)
         )
 

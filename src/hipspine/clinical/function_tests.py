@@ -8,7 +8,8 @@ norm applies; missing age, sex or body size gives ``"unknown"``, never ``"normal
 * 30-second chair stand: Rikli & Jones normal range (25th–75th percentile) for ages 60–94
   (*J Aging Phys Act* 1999;7:162-181; *Senior Fitness Test Manual*, 2nd ed., 2013).
 * Gait speed: Bohannon & Andrews mean by sex and decade (*Physiotherapy* 2011;97:182-189);
-  only the strata verified against the paper's abstract are used.
+  only the strata verified against the paper's abstract are used; every other stratum has
+  no verified norm (unknown, not normal).
 
 No hip-OA minimal clinically important difference exists in the sources for the 6MWT or the
 30-second chair stand; results say so instead of reusing knee values. Values and citations
@@ -231,11 +232,15 @@ def chair_stand_30s(
         return result("unknown", None, None, f"{missing} not recorded; norm band unknown")
     band = next((b for b in data["band"] if b["age_min"] <= age <= b["age_max"]), None)
     if band is None:
+        first, last = data["band"][0]["age_min"], data["band"][-1]["age_max"]
+        where = f"under {first}" if age < first else f"over {last}"
         return result(
             "no norm",
             None,
             None,
-            f"No Rikli & Jones norm for age {age}; norms cover ages 60–94 only.",
+            f"No Rikli & Jones norm for age {age}; norms cover ages 60–94 only, and none "
+            f"exists {where}, so the count is not compared with a norm (not called normal "
+            "or low).",
         )
     key = f"{sex}_2013" if edition == "2013" and f"{sex}_2013" in band else sex
     low, high = (int(v) for v in band[key])
@@ -260,14 +265,19 @@ GaitSpeedStatus = Literal["compared", "no verified norm", "no norm", "unknown"]
 
 @dataclass(frozen=True)
 class GaitSpeedResult:
-    """Comfortable gait speed compared with a verified Bohannon & Andrews stratum mean."""
+    """Comfortable gait speed compared with a verified Bohannon & Andrews stratum mean.
+
+    ``status`` is ``"compared"`` only for a verified stratum; ``"no verified norm"`` when
+    the stratum's mean could not be checked against the paper (unknown, which is not the
+    same as normal or slow); ``"no norm"`` outside ages 20–99; ``"unknown"`` without age or
+    sex.
+    """
 
     speed_m_s: float
     status: GaitSpeedStatus
     reference_mean_m_s: float | None
     percent_of_reference: float | None
     stratum: str | None
-    unverified_mean_m_s: float | None
     notes: tuple[str, ...]
     source: str
 
@@ -283,9 +293,9 @@ def gait_speed(speed_m_s: float, *, age: int | None, sex: Sex | None) -> GaitSpe
     """Return comfortable gait speed as % of the Bohannon & Andrews 2011 mean for sex and decade.
 
     Bohannon RW, Andrews AW, *Physiotherapy* 2011;97:182-189. Only strata verified against
-    the paper's abstract are used (men 40–49: 1.434 m/s; women 80–99: 0.943 m/s); every other
-    stratum returns ``"no verified norm"`` with the unverified secondary value labelled as
-    such. The norms are means, not lower limits, so no "slow" label is given.
+    the paper's abstract are used (men 40–49: 1.434 m/s; women 80–99: 0.943 m/s); for every
+    other stratum the mean could not be checked, so the result is ``"no verified norm"`` and
+    no value is shown. The norms are means, not lower limits, so no "slow" label is given.
     """
     _check_number("speed_m_s", speed_m_s, 0, 3, "m/s")
     _check_age(age)
@@ -296,7 +306,7 @@ def gait_speed(speed_m_s: float, *, age: int | None, sex: Sex | None) -> GaitSpe
     if age is None or sex is None:
         missing = "age" if age is None else "sex"
         return GaitSpeedResult(
-            speed_m_s, "unknown", None, None, None, None, (f"{missing} not recorded",), source
+            speed_m_s, "unknown", None, None, None, (f"{missing} not recorded",), source
         )
     stratum = next(
         (s for s in data["stratum"] if s["sex"] == sex and s["age_min"] <= age <= s["age_max"]),
@@ -309,12 +319,10 @@ def gait_speed(speed_m_s: float, *, age: int | None, sex: Sex | None) -> GaitSpe
             None,
             None,
             None,
-            None,
             (f"Bohannon & Andrews 2011 has no stratum for age {age} (ages 20–99).",),
             source,
         )
     label = f"{sex} {stratum['age_min']}–{stratum['age_max']}"
-    mean = float(stratum["mean_m_s"])
     if not stratum["verified"]:
         return GaitSpeedResult(
             speed_m_s,
@@ -322,21 +330,21 @@ def gait_speed(speed_m_s: float, *, age: int | None, sex: Sex | None) -> GaitSpe
             None,
             None,
             label,
-            mean,
             (
-                f"No verified norm for {label}: the mean {mean:.2f} m/s comes only from "
-                f"{data['unverified_source']} and was not checked against the paper.",
+                f"No verified norm for {label}: Bohannon & Andrews 2011 report this stratum, "
+                "but its mean could not be checked against the paper (only men 40–49 and "
+                "women 80–99 are stated in its abstract), so the speed is not compared.",
                 protocol,
             ),
             source,
         )
+    mean = float(stratum["mean_m_s"])
     return GaitSpeedResult(
         speed_m_s,
         "compared",
         mean,
         speed_m_s / mean * 100.0,
         label,
-        None,
         (f"Verified by {stratum['verified_by']}.", protocol),
         source,
     )

@@ -13,7 +13,8 @@ correlation ρ = 0.3; T = 50 when every goal is met exactly as expected.
 
 A goal may name the Patient-Specific Functional Scale activity it is tracked with (Stratford
 P et al., *Physiother Can* 1995;47:258-263; each activity scored 0 unable … 10 pre-injury
-level). John's goal from the seed: a 6-mile hike with elevation gain by October.
+level). John's goal (Guggino, *Hip and low back pain*): a 6-mile hike with elevation gain
+by October.
 """
 
 from __future__ import annotations

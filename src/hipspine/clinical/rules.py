@@ -68,6 +68,7 @@ class Rule:
     bands: tuple[Band, ...] = ()
     outcomes: Mapping[str, Weight] = field(default_factory=dict)
     params: Mapping[str, float] = field(default_factory=dict)
+    predicts: str = ""
 
     @property
     def short_title(self) -> str:
@@ -100,10 +101,15 @@ class RuleResult:
     weight: Weight | None
     facts: tuple[str, ...] = ()
     missing: tuple[Missing, ...] = ()
+    superseded_by: str = ""
+    caveat: str = ""  # why a decided-looking result is not counted (shown with the unknowns)
 
     @property
     def status(self) -> str:
-        """``fired`` (carries a weight), ``not_met`` (decided, no weight) or ``undetermined``."""
+        """``fired`` (carries a weight), ``not_met`` (decided, no weight), ``undetermined``,
+        or ``superseded`` (the reference standard the rule predicts is itself recorded)."""
+        if self.superseded_by:
+            return "superseded"
         if self.weight is not None:
             return "fired"
         return "undetermined" if self.outcome is None else "not_met"
@@ -303,6 +309,55 @@ def laslett_2005(facts: Facts, side: Side | None, p: Mapping[str, float]) -> _De
     return _Decision(None, text, (_finding("sacroiliac_provocation", side),))
 
 
+def guggino_lateral_or_buttock(
+    facts: Facts, side: Side | None, p: Mapping[str, float]
+) -> _Decision:
+    """Guggino's pain-location rule, spinal half: pain lateral to the hip, or in or just
+    above the buttock, usually means the lumbar spine.
+
+    Lateral hip pain is also what the published regional rule (Wilson 2014; Chamberlain
+    2021) reads as greater trochanteric pain syndrome, and that rule weighs it for the
+    trochanter. Here it counts for the spine only once the trochanter is examined and not
+    tender (no tenderness makes gluteal tendinopathy unlikely, Grimaldi 2017).
+    """
+    where = _side_text(side)
+    buttock = facts.pain(["buttock"], side)
+    lateral = facts.pain(["lateral_hip"], side)
+    if buttock:
+        return _Decision("buttock", (f"pain in or just above the buttock{where}: yes",))
+    if lateral:
+        tender = facts.present("trochanteric_tenderness", side)
+        text = (
+            f"pain lateral to the hip{where}: yes",
+            f"tenderness over the greater trochanter{where}: {_truth_text(tender)}",
+        )
+        if tender is False:
+            return _Decision(
+                "lateral_hip_not_trochanteric",
+                (*text, "the trochanter does not explain the lateral pain: counted for the spine"),
+            )
+        if tender:
+            return _Decision(
+                "lateral_hip_trochanteric",
+                (*text, "weighed for greater trochanteric pain syndrome, not for the spine"),
+            )
+        missing: tuple[Missing, ...] = (_finding("trochanteric_tenderness", side),)
+        if buttock is None:
+            missing += (Missing("pain_map", "buttock", side),)
+        return _Decision(
+            None,
+            (*text, "the spine is counted only once the trochanter is examined and not tender"),
+            missing,
+        )
+    if buttock is None or lateral is None:
+        return _Decision(
+            None,
+            (f"pain lateral to the hip or in or just above the buttock{where}: unknown",),
+            tuple(Missing("pain_map", r, side) for r in ("buttock", "lateral_hip")),
+        )
+    return _Decision("absent", (f"no pain lateral to the hip or in or above the buttock{where}",))
+
+
 Composite = Callable[[Facts, Side | None, Mapping[str, float]], _Decision]
 COMPOSITES: dict[str, Composite] = {
     "sutlive_2008": sutlive_2008,
@@ -312,6 +367,7 @@ COMPOSITES: dict[str, Composite] = {
     "brown_2004": brown_2004,
     "hip_prior_diagnosis": hip_prior_diagnosis,
     "laslett_2005": laslett_2005,
+    "guggino_lateral_or_buttock": guggino_lateral_or_buttock,
 }
 COMPOSITE_INPUTS: dict[str, tuple[str, ...]] = {
     "sutlive_2008": ("aggravated_by_squatting", "active_hip_flexion_lateral_pain", "scour_with_adduction", "active_hip_extension_pain", "hip_internal_rotation"),
@@ -321,6 +377,7 @@ COMPOSITE_INPUTS: dict[str, tuple[str, ...]] = {
     "brown_2004": ("gait", "hip_internal_rotation"),
     "hip_prior_diagnosis": (),
     "laslett_2005": ("sacroiliac_provocation",),
+    "guggino_lateral_or_buttock": ("trochanteric_tenderness",),
 }  # fmt: skip
 
 
@@ -373,12 +430,51 @@ def _generic(rule: Rule, facts: Facts, side: Side | None) -> _Decision:
     raise ValueError(f"rule {rule.id!r} has unknown kind {rule.kind!r}")
 
 
+@dataclass(frozen=True)
+class Standard:
+    """A reference standard that some rules only predict (``[standard.*]`` in evidence.toml).
+
+    Once the standard itself is recorded on a side, a rule that predicts it adds nothing:
+    its answer is kept for the clinician to see but no longer counted.
+    """
+
+    id: str
+    name: str
+    label: str
+    findings: tuple[str, ...]
+    citation: str
+
+    def recorded(self, facts: Facts, side: Side | None) -> bool:
+        """Whether any finding of the standard has a definite answer on ``side``."""
+        return any(facts.known(f, side) for f in self.findings)
+
+
+@cache
+def standards() -> dict[str, Standard]:
+    """The reference standards that supersede the rules predicting them."""
+    return {
+        key: Standard(key, e["name"], e["label"], tuple(e["findings"]), e["citation"])
+        for key, e in load("evidence").get("standard", {}).items()
+    }
+
+
 def evaluate(rule: Rule, facts: Facts, side: Side | None) -> RuleResult:
-    """Apply ``rule`` to the case for ``side`` and attach the outcome's weight."""
+    """Apply ``rule`` to the case for ``side`` and attach the outcome's weight.
+
+    A rule whose reference standard is already recorded on this side (e.g. Sutlive's rule
+    once a hip radiograph is graded) is ``superseded``: its outcome is shown, its weight
+    is not counted, and it asks for nothing more.
+    """
     if rule.kind == "composite":
         decision = COMPOSITES[rule.id](facts, side, rule.params)
     else:
         decision = _generic(rule, facts, side)
+    if rule.predicts:
+        standard = standards()[rule.predicts]
+        if standard.recorded(facts, side):
+            return RuleResult(
+                rule, side, decision.outcome, None, decision.facts, (), standard.label
+            )
     weight = rule.outcomes.get(decision.outcome) if decision.outcome else None
     return RuleResult(rule, side, decision.outcome, weight, decision.facts, decision.missing)
 
@@ -416,6 +512,7 @@ def _rule(entry: Mapping[str, Any]) -> Rule:
         bands=tuple(bands),
         outcomes=outcomes,
         params={k: float(v) for k, v in entry.get("params", {}).items()},
+        predicts=entry.get("predicts", ""),
     )
 
 

@@ -9,12 +9,14 @@ annually (clinical reference 6.1). The window around each time point is a hipspi
 default, **not a published standard**, and is configurable.
 
 Months are calendar months from the start date (31 Jan + 1 month = 28/29 Feb).
-Values live in ``data/schedule.toml``.
+Values live in ``data/schedule.toml``. A clinic's own schedule can be written as a list
+(``"0,6w,3m,6m,12m"``) and read with :func:`parse_schedule`.
 """
 
 from __future__ import annotations
 
 import calendar
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -24,6 +26,10 @@ from typing import Any, Literal
 from hipspine.clinical._data import load
 
 VisitStatus = Literal["completed", "due", "overdue", "upcoming"]
+
+
+class ScheduleError(ValueError):
+    """A schedule that cannot be used: a bad time point, a repeat, or overlapping windows."""
 
 
 def _schedule_data() -> dict[str, Any]:
@@ -43,11 +49,11 @@ class TimePointRule:
 
     def __post_init__(self) -> None:
         if not self.id or not self.label:
-            raise ValueError("time point id and label must be non-empty")
+            raise ScheduleError("time point id and label must be non-empty")
         for name in ("weeks", "months", "window_before_days", "window_after_days"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} of time point {self.id!r} must be an integer ≥ 0")
+                raise ScheduleError(f"{name} of time point {self.id!r} must be an integer ≥ 0")
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,81 @@ def default_rules(*, years: int | None = None) -> tuple[TimePointRule, ...]:
     return tuple(rules)
 
 
+_ITEM = re.compile(r"^(?:(?P<zero>0|baseline)|(?P<n>[0-9]{1,3})\s*(?P<unit>[wmy]))$")
+# A clinic default, not a published standard: a custom time point's window is ±1/6 of its
+# distance from the start, at least 3 and at most 30 days, so neighbouring windows of a
+# sensible schedule do not overlap (follow_up_schedule refuses overlapping ones).
+_CUSTOM_WINDOW_FRACTION = 6
+_CUSTOM_WINDOW_MIN_DAYS = 3
+_CUSTOM_WINDOW_MAX_DAYS = 30
+_DAYS_PER_MONTH = 30.4375
+
+
+def parse_schedule(text: str) -> tuple[TimePointRule, ...]:
+    """Return the time points of a schedule written as a list, e.g. ``"0,6w,3m,6m,12m"``.
+
+    Items are separated by commas: ``0`` (or ``baseline``) is the start, ``Nw`` N weeks,
+    ``Nm`` N calendar months and ``Ny`` N years (12 N months) after it. A time point at the
+    same distance as a default one (``data/schedule.toml``) keeps the default's id, label
+    and window; any other gets a window of ±1/6 of its distance from the start, between 3
+    and 30 days (a clinic default, not a published standard). Raises ``ValueError`` naming
+    the item that is not a time point or that repeats another.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ScheduleError("the schedule is empty; give time points such as 0,6w,3m,6m,12m")
+    items = [item.strip().lower() for item in text.split(",")]
+    wanted: list[tuple[str, int, int]] = []
+    for item in items:
+        match = _ITEM.match(item)
+        if match is None:
+            raise ScheduleError(
+                f"{item!r} is not a time point; use 0 (baseline), Nw (weeks), Nm (months) "
+                "or Ny (years), e.g. 0,6w,3m,6m,12m"
+            )
+        if match["zero"]:
+            wanted.append((item, 0, 0))
+            continue
+        n, unit = int(match["n"]), match["unit"]
+        weeks, months = (n, 0) if unit == "w" else (0, n) if unit == "m" else (0, 12 * n)
+        wanted.append((item, weeks, months))
+    longest = max(months for _, _, months in wanted)
+    defaults = {
+        (rule.weeks, rule.months): rule
+        for rule in default_rules(
+            years=max(1, -(-longest // 12), int(_schedule_data()["default_years"]))
+        )
+    }
+    rules: list[TimePointRule] = []
+    seen: dict[tuple[int, int], str] = {}
+    for item, weeks, months in wanted:
+        if (weeks, months) in seen:
+            raise ScheduleError(f"{item!r} repeats the time point {seen[(weeks, months)]!r}")
+        seen[(weeks, months)] = item
+        if (weeks, months) in defaults:
+            rules.append(defaults[(weeks, months)])
+            continue
+        days = weeks * 7 + months * _DAYS_PER_MONTH
+        half = min(
+            _CUSTOM_WINDOW_MAX_DAYS,
+            max(_CUSTOM_WINDOW_MIN_DAYS, round(days / _CUSTOM_WINDOW_FRACTION)),
+        )
+        if weeks:
+            rule_id, label = f"week_{weeks}", f"{weeks} week{'s' if weeks != 1 else ''}"
+        else:
+            rule_id, label = f"month_{months}", f"{months} month{'s' if months != 1 else ''}"
+        rules.append(
+            TimePointRule(
+                id=rule_id,
+                label=label,
+                weeks=weeks,
+                months=months,
+                window_before_days=half,
+                window_after_days=half,
+            )
+        )
+    return tuple(rules)
+
+
 def follow_up_schedule(
     start: date, rules: Sequence[TimePointRule] | None = None
 ) -> tuple[TimePoint, ...]:
@@ -134,9 +215,9 @@ def follow_up_schedule(
         raise ValueError(f"start must be a date, got {start!r}")
     chosen = default_rules() if rules is None else tuple(rules)
     if not chosen:
-        raise ValueError("rules must contain at least one time point")
+        raise ScheduleError("rules must contain at least one time point")
     if len({r.id for r in chosen}) != len(chosen):
-        raise ValueError("time point ids must be unique")
+        raise ScheduleError("time point ids must be unique")
     points = []
     for rule in chosen:
         target = add_months(start, rule.months) + timedelta(weeks=rule.weeks)
@@ -152,7 +233,7 @@ def follow_up_schedule(
     points.sort(key=lambda p: p.target)
     for earlier, later in pairwise(points):
         if later.opens <= earlier.closes:
-            raise ValueError(
+            raise ScheduleError(
                 f"windows of {earlier.id} and {later.id} overlap; narrow them so each visit "
                 "counts for one time point"
             )

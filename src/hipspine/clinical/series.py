@@ -39,6 +39,9 @@ from hipspine.clinical.vocabulary import Side, muscles, regions
 
 SERIES_FORMAT: Literal["hipspine.series/1"] = "hipspine.series/1"
 CHANGE_INSTRUMENTS = ("odi", "odi_modified", "hoos", "lefs", "start_back", "groc")
+# Instruments whose manual defines subscale scores only: a "total" given for them is refused
+# rather than stored (HOOS Scoring 2013: "There is no total score").
+NO_TOTAL_SCORE = frozenset({"hoos"})
 DrugClass = Literal["nsaid", "opioid", "paracetamol", "other"]
 
 
@@ -106,6 +109,12 @@ class Questionnaire(_Strict):
         if (self.answers is None) == (not given):
             raise ValueError("give either 'answers' or 'score'/'subscales', not both or neither")
         definition = instruments.get(self.instrument)
+        if self.instrument in NO_TOTAL_SCORE and self.score is not None:
+            raise ValueError(
+                f"score: the {definition.short_name} has no total score (its manual scores "
+                f"{len(definition.subscales)} subscales only); give 'subscales' instead: "
+                f"{', '.join(sub.id for sub in definition.subscales)}"
+            )
         if self.answers is not None:
             try:
                 instruments.score(self.instrument, self.answers)
@@ -262,6 +271,15 @@ class Visit(_Strict):
         names = [m.name.casefold() for m in self.medications or ()]
         if len(names) != len(set(names)):
             raise ValueError("medications: a medication is listed twice")
+        readings: set[tuple[str, str | None, str, str]] = set()
+        for i, entry in enumerate(self.dynamometry):
+            key = (entry.muscle, entry.side, entry.action, entry.position)
+            if key in readings:
+                raise ValueError(
+                    f"dynamometry.{i}: {entry.muscle} {entry.side or ''} {entry.action} "
+                    f"({entry.position}) is recorded twice; record the best (peak) reading once"
+                )
+            readings.add(key)
         return self
 
 
@@ -304,6 +322,22 @@ class Series(_Strict):
             raise ValueError(f"baseline_date {self.baseline_date}: no visit has this date")
         if min(dates) < self.baseline_date:
             raise ValueError(f"visits: a visit is dated before baseline_date {self.baseline_date}")
+        lever: dict[tuple[str, str, str], tuple[bool, str]] = {}
+        for i, visit in enumerate(self.visits):
+            for j, entry in enumerate(visit.dynamometry):
+                # Torque (with lever arm) and force (without) cannot be compared, over time
+                # or side to side, so a test is recorded with a lever arm always or never.
+                test = (entry.muscle, entry.action, entry.position)
+                has = entry.lever_arm_m is not None
+                where = f"visits.{i}.dynamometry.{j}"
+                if test in lever and lever[test][0] != has:
+                    raise ValueError(
+                        f"{where}.lever_arm_m: {entry.muscle} {entry.action} ({entry.position}) "
+                        f"is recorded {'with' if has else 'without'} a lever arm here but "
+                        f"{'with' if lever[test][0] else 'without'} one at {lever[test][1]}; "
+                        "record the lever arm every time or never, so readings compare"
+                    )
+                lever.setdefault(test, (has, where))
         goal_ids = {g.id for g in self.goals}
         if len(goal_ids) != len(self.goals):
             raise ValueError("goals: two goals share an id")

@@ -15,7 +15,8 @@ Measurement error decides what may be called a change or a deficit:
 
 * side-to-side asymmetry (limb symmetry index) is unreliable for the hip, MDC about 27%
   (hip strength battery preprint, Research Square rs-9252188); a smaller difference is within
-  measurement error and is never called a deficit. The common ">10–15% deficit" flag is an
+  measurement error and is never called a deficit (a difference of at least the MDC is beyond
+  it, the same rule as for questionnaire change). The common ">10–15% deficit" flag is an
   ACL/return-to-sport convention, never validated for the hip, so a larger asymmetry is only a
   *possible* deficit;
 * change over time is judged against an MDC only where one was measured for the same action
@@ -50,6 +51,8 @@ def _strength_data() -> dict[str, Any]:
 
 
 STANDARD_GRAVITY: float = float(_strength_data()["standard_gravity_m_s2"])
+# Tolerance for floating-point sums at a threshold (e.g. 114.8 − 100 ≠ 14.8 exactly).
+_EPSILON = 1e-9
 
 
 @cache
@@ -270,7 +273,7 @@ class Asymmetry:
     ``limb_symmetry_index`` = involved / uninvolved × 100 when the involved side is given,
     else weaker / stronger × 100; ``asymmetry_percent`` = (stronger − weaker) / stronger × 100,
     whichever side is involved. ``status`` is ``"possible deficit"`` only when the
-    asymmetry exceeds the MDC; it is never a confirmed deficit, because the hip LSI is
+    asymmetry reaches the MDC; it is never a confirmed deficit, because the hip LSI is
     unreliable (ICC < 0.50).
     """
 
@@ -295,8 +298,8 @@ def limb_symmetry(
     """Return the limb symmetry index of two readings of the same action and position.
 
     With ``involved`` the LSI is involved / uninvolved × 100 (may exceed 100); without it,
-    weaker / stronger × 100. An asymmetry no larger than the LSI MDC (about 27%, hip strength
-    battery preprint rs-9252188) is ``"within measurement error"``; a larger one is a
+    weaker / stronger × 100. An asymmetry smaller than the LSI MDC (about 27%, hip strength
+    battery preprint rs-9252188) is ``"within measurement error"``; one at least as large is a
     ``"possible deficit"``. ``exceeds_conventional_threshold`` reports the ACL/return-to-sport
     convention (>15%), which is not validated for the hip.
     """
@@ -336,7 +339,8 @@ def limb_symmetry(
     asym = _strength_data()["asymmetry"]
     mdc = float(asym["lsi_mdc_percent"])
     conventional = float(asym["conventional_deficit_percent"])
-    beyond = asymmetry > mdc
+    # The MDC is the smallest difference that counts as real, so reaching it is enough.
+    beyond = asymmetry >= mdc - _EPSILON
     notes = [
         f"LSI measurement error: {asym['lsi_mdc_source']}.",
         f"Conventional threshold: {asym['conventional_deficit_source']}",
@@ -394,13 +398,14 @@ def _find_mdc(action: str, position: str, quantity: str) -> Mapping[str, Any] | 
 
 
 def strength_change(before: DynamometryReading, after: DynamometryReading) -> StrengthChange:
-    """Return the change in dynamometry and whether it exceeds the minimal detectable change.
+    """Return the change in dynamometry and whether it reaches the minimal detectable change.
 
     Readings must share muscle, side, action and position. Torque (N·m) is compared when
     both lever arms are known, otherwise force (N). The only MDC applied is the one measured
     for the same action, position and quantity: hip extension, prone standing, 14.8 N·m
-    (Physiother Can, PMC4961312). A change must exceed the MDC (strictly) to count. Every
-    other combination returns ``"no validated MDC"``.
+    (Physiother Can, PMC4961312). A change of at least the MDC counts (the MDC is the
+    smallest change that counts as real). Every other combination returns
+    ``"no validated MDC"``.
     """
     for field in ("muscle", "side", "action", "position"):
         if getattr(before, field) != getattr(after, field):
@@ -432,9 +437,9 @@ def strength_change(before: DynamometryReading, after: DynamometryReading) -> St
     mdc = float(entry["value"])
     status: ChangeStatus = (
         "improved beyond MDC"
-        if change > mdc
+        if change >= mdc - _EPSILON
         else "declined beyond MDC"
-        if change < -mdc
+        if change <= -mdc + _EPSILON
         else "within measurement error"
     )
     return StrengthChange(

@@ -1,9 +1,10 @@
 """Plain-language summaries of a recovery trajectory: one for the clinician, one for the patient.
 
-Written in the spirit of the seed's "Outcome" paragraph (which region improved first and
-when, which later, strength gains by muscle, function, goal progress, medication use). Each
-sentence is built from numbers in the trajectory and is returned with those numbers as its
-*evidence*, so every claim can be checked against the data. Nothing is said about a measure
+Written in the spirit of the "Outcome" paragraph of John's story (Guggino, *Hip and low back
+pain*): which region improved first and when, which later, strength gains by muscle,
+function, goal progress, medication use. Each sentence is built from numbers in the
+trajectory and is returned with those numbers as its *evidence*, so every claim can be
+checked against the data. Nothing is said about a measure
 that was not recorded, and only verified thresholds are called clinically important (rules
 and sources in :mod:`hipspine.clinical.trajectory` and ``data/responders.toml``).
 
@@ -19,11 +20,15 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+from hipspine.clinical import instruments
 from hipspine.clinical.goals import AttainmentLevel
 from hipspine.clinical.trajectory import (
+    ChangePoint,
+    DynamometryPoint,
     FirstImprovement,
     MeasureTrajectory,
     MuscleTrajectory,
+    SideToSide,
     Trajectory,
 )
 
@@ -142,6 +147,7 @@ def _first_evidence(
         "percent_improvement": point.percent_improvement,
         "sustained": first.sustained,
         "sustained_reason": first.sustained_reason,
+        "scale_max": 10,
     }
 
 
@@ -220,6 +226,7 @@ def _not_improved_sentences(t: Trajectory) -> list[Sentence]:
                     "value": latest.value,
                     "date": latest.date.isoformat(),
                     "status": latest.status,
+                    "scale_max": 10,
                 },
             )
         )
@@ -271,10 +278,13 @@ def _questionnaire_sentences(t: Trajectory) -> list[Sentence]:
                 evidence["threshold_note"] = notes[0]
         else:
             text += ": no MCID is available, so the change is not graded as clinically important"
-        if m.mdc is not None and latest.mdc_status != "unknown":
-            evidence["mdc"] = m.mdc.value
-            flag = "" if m.mdc.verified else " (MDC unverified)"
-            text += f"; MDC {number(m.mdc.value)}: {latest.mdc_status}{flag}"
+        mdc = latest.mdc or m.mdc
+        if mdc is not None and latest.mdc_status != "unknown":
+            evidence["mdc"] = mdc.value
+            evidence["mdc_source"] = mdc.source
+            kind = "single-activity MDC" if mdc.scope == "single_item" else "MDC"
+            flag = "" if mdc.verified else " (MDC unverified, so it does not decide)"
+            text += f"; {kind} {number(mdc.value)}: {latest.mdc_status}{flag}"
         sentences.append(Sentence(text + ".", evidence))
     return sentences
 
@@ -291,6 +301,7 @@ def _omeract_sentence(t: Trajectory) -> Sentence | None:
         "responder": latest.responder,
         "criterion": latest.criterion,
         "label": latest.label,
+        "scale": "0–100",
     }
     for d in latest.domains:
         if d.baseline is not None and d.value is not None:
@@ -310,6 +321,150 @@ def _omeract_sentence(t: Trajectory) -> Sentence | None:
         evidence["first_responder_date"] = first_yes.date.isoformat()
         text = text[:-1] + f"; first met on {first_yes.date}."
     return Sentence(text, evidence)
+
+
+def _groc_sentence(t: Trajectory) -> Sentence | None:
+    if not t.global_ratings:
+        return None
+    definition = instruments.get("groc")
+    cutoffs = instruments.change_thresholds("groc").of_kind("responder_cutoff")
+    first_day, first, first_band = t.global_ratings[0]
+    last_day, last, last_band = t.global_ratings[-1]
+    evidence: dict[str, str | float | int | bool | None] = {
+        "first": first,
+        "first_date": first_day.isoformat(),
+        "first_band": first_band,
+        "latest": last,
+        "latest_date": last_day.isoformat(),
+        "latest_band": last_band,
+        "ratings": len(t.global_ratings),
+        "scale_min": definition.score_min,
+        "scale_max": definition.score_max,
+    }
+    for i, c in enumerate(cutoffs):
+        evidence[f"cutoff.{i}.value"] = c.value
+        evidence[f"cutoff.{i}.verified"] = c.verified
+        evidence[f"cutoff.{i}.source"] = c.source
+    scale = f"{number(definition.score_min, 0)} … {signed(definition.score_max, 0)}"
+    if len(t.global_ratings) == 1:
+        said = f"{signed(last, 0)} ({last_band}) on {last_day}"
+    else:
+        said = (
+            f"{signed(first, 0)} ({first_band}) on {first_day} → {signed(last, 0)} "
+            f"({last_band}) on {last_day}"
+        )
+    text = f"Global rating of change (GROC, {scale}): {said}"
+    if cutoffs and not all(c.verified for c in cutoffs):
+        named = " or ".join(f"≥ {signed(c.value, 0)}" for c in cutoffs)
+        text += (
+            f"; the conventional 'improved' cut-offs ({named}) are unverified, so no "
+            "responder status is given"
+        )
+    return Sentence(text + ".", evidence)
+
+
+def _warning_sentences(t: Trajectory) -> list[Sentence]:
+    return [Sentence(f"Caution: {w}", {"warning": w}) for w in t.warnings]
+
+
+def _side_words(p: DynamometryPoint) -> str:
+    parts = []
+    if p.torque_nm_per_kg is not None:
+        parts.append(f"{number(p.torque_nm_per_kg, 2)} N·m/kg")
+    if p.percent_body_weight is not None:
+        parts.append(f"{number(p.percent_body_weight)}% body weight")
+    return ", ".join(parts)
+
+
+def _asymmetry_words(pair: SideToSide) -> str:
+    a = pair.asymmetry
+    weaker = f"{a.weaker_side} weaker, " if a.weaker_side else ""
+    if a.beyond_measurement_error:
+        verdict = (
+            f"at least the {number(a.mdc_percent)}% LSI measurement error: a possible "
+            "deficit, not a confirmed one"
+        )
+    else:
+        verdict = (
+            f"below the {number(a.mdc_percent)}% LSI measurement error: within measurement "
+            "error, not a deficit"
+        )
+    return (
+        f"{weaker}LSI {number(a.limb_symmetry_index)}% (asymmetry "
+        f"{number(a.asymmetry_percent)}%, {verdict})"
+    )
+
+
+def _side_to_side_sentences(t: Trajectory) -> list[Sentence]:
+    groups: dict[tuple[str, str, str], list[SideToSide]] = {}
+    for pair in t.side_to_side:
+        groups.setdefault((pair.muscle, pair.action, pair.position), []).append(pair)
+    sentences = []
+    for (muscle, action, position), pairs in groups.items():
+        first, last = pairs[0], pairs[-1]
+        side = first.asymmetry.weaker_side or "right"
+        start: DynamometryPoint = getattr(first, side)
+        end: DynamometryPoint = getattr(last, side)
+        evidence: dict[str, str | float | int | bool | None] = {
+            "muscle": muscle,
+            "action": action,
+            "position": position,
+            "quantity": first.asymmetry.quantity,
+            "first_date": first.date.isoformat(),
+            "first.left": first.asymmetry.left,
+            "first.right": first.asymmetry.right,
+            "first.lsi": first.asymmetry.limb_symmetry_index,
+            "first.asymmetry_percent": first.asymmetry.asymmetry_percent,
+            "first.status": first.asymmetry.status,
+            "mdc_percent": first.asymmetry.mdc_percent,
+            "mdc_source": first.asymmetry.notes[0],
+            "latest_date": last.date.isoformat(),
+            "latest.left": last.asymmetry.left,
+            "latest.right": last.asymmetry.right,
+            "latest.lsi": last.asymmetry.limb_symmetry_index,
+            "latest.asymmetry_percent": last.asymmetry.asymmetry_percent,
+            "latest.status": last.asymmetry.status,
+            "normalised_side": side,
+            "first.nm_per_kg": start.torque_nm_per_kg,
+            "first.percent_bw": start.percent_body_weight,
+            "latest.nm_per_kg": end.torque_nm_per_kg,
+            "latest.percent_bw": end.percent_body_weight,
+            "body_mass_kg": start.body_mass_kg,
+            "body_mass_source": start.body_mass_source,
+            "norm": start.norm.status,
+            "norm_reason": start.norm.reason,
+        }
+        unit = "N·m" if first.asymmetry.quantity == "torque" else "N"
+        text = (
+            f"Dynamometry side to side, {first.label.lower()} {action.replace('_', ' ')} "
+            f"({position.replace('_', ' ')}, {first.asymmetry.quantity}): on {first.date} "
+            f"left {number(first.asymmetry.left)} vs right {number(first.asymmetry.right)} "
+            f"{unit}, {_asymmetry_words(first)}"
+        )
+        if last is not first:
+            text += (
+                f"; on {last.date} left {number(last.asymmetry.left)} vs right "
+                f"{number(last.asymmetry.right)} {unit}, {_asymmetry_words(last)}"
+            )
+        before, after = _side_words(start), _side_words(end)
+        if before or after:
+            change = before if last is first else f"{before} → {after}"
+            source = (
+                " (body mass from the patient record)"
+                if start.body_mass_source == "patient record"
+                else ""
+            )
+            text += f"; {side} side normalised {change}{source}"
+        if start.norm.status == "compared":
+            evidence["norm_percent"] = start.norm.percent_of_reference
+            text += (
+                f"; {number(start.norm.percent_of_reference or 0)}% of the mean of "
+                f"{start.norm.population}"
+            )
+        else:
+            text += f"; {start.norm.reason.split(';')[0]}"
+        sentences.append(Sentence(text + ".", evidence))
+    return sentences
 
 
 def _grade_phrase(s: MuscleTrajectory) -> str:
@@ -359,7 +514,7 @@ def _strength_sentences(t: Trajectory) -> list[Sentence]:
         mdc = f"MDC {number(c.mdc)} {c.unit}: {c.status}" if c.mdc is not None else c.status
         sentences.append(
             Sentence(
-                f"Dynamometry, {c.muscle.replace('_', ' ')} {c.side or ''} "
+                f"Dynamometry, {' '.join(filter(None, (c.muscle.replace('_', ' '), c.side)))} "
                 f"{c.action.replace('_', ' ')} ({c.position.replace('_', ' ')}): "
                 f"{number(c.before)} → {number(c.after)} {c.unit} ({signed(c.change)}; {mdc}).",
                 evidence,
@@ -411,33 +566,42 @@ def _goal_sentences(t: Trajectory) -> list[Sentence]:
             "target_date": g.target_date.isoformat(),
             "status": g.progress.status,
         }
-        if not rated:
-            sentences.append(
-                Sentence(
-                    f"Goal '{g.description}' (target {g.target_date}): not rated yet.", evidence
-                )
+        if rated:
+            first_day, first_level = rated[0]
+            last_day, last_level = rated[-1]
+            evidence.update(
+                {
+                    "gas_first": first_level,
+                    "gas_first_date": first_day.isoformat(),
+                    "gas_latest": last_level,
+                    "gas_latest_date": last_day.isoformat(),
+                }
             )
-            continue
-        first_day, first_level = rated[0]
-        last_day, last_level = rated[-1]
-        evidence.update(
-            {
-                "gas_first": first_level,
-                "gas_first_date": first_day.isoformat(),
-                "gas_latest": last_level,
-                "gas_latest_date": last_day.isoformat(),
-            }
-        )
-        text = (
-            f"Goal '{g.description}' (target {g.target_date}): GAS {signed(first_level, 0)} → "
-            f"{signed(last_level, 0)} ({AttainmentLevel(last_level).meaning}) on {last_day}; "
-            f"status {g.progress.status}"
-        )
-        psfs = [(d, v) for d, v in g.psfs if v is not None]
-        if len(psfs) >= 2:
-            evidence["psfs_first"] = psfs[0][1]
-            evidence["psfs_latest"] = psfs[-1][1]
-            text += f"; linked PSFS activity {number(psfs[0][1])} → {number(psfs[-1][1])}/10"
+            text = (
+                f"Goal '{g.description}' (target {g.target_date}): GAS {signed(first_level, 0)} "
+                f"→ {signed(last_level, 0)} ({AttainmentLevel(last_level).meaning}) on "
+                f"{last_day}; status {g.progress.status}"
+            )
+        else:
+            text = f"Goal '{g.description}' (target {g.target_date}): GAS not rated yet"
+        change = g.psfs_change
+        latest = None if change is None else change.latest_known()
+        if change is not None and change.baseline is not None and latest is not None:
+            assert latest.value is not None and latest.change is not None
+            evidence["psfs_first"] = change.baseline
+            evidence["psfs_latest"] = latest.value
+            evidence["psfs_change"] = latest.change
+            evidence["psfs_latest_date"] = latest.date.isoformat()
+            evidence["scale_max"] = 10
+            text += (
+                f"; linked PSFS activity {number(change.baseline)} → {number(latest.value)}/10 "
+                f"({signed(latest.change)}"
+            )
+            if latest.mdc is not None:
+                evidence["psfs_mdc"] = latest.mdc.value
+                evidence["psfs_mdc_source"] = latest.mdc.source
+                text += f"; single-activity MDC {number(latest.mdc.value)}: {latest.mdc_status}"
+            text += ")"
         sentences.append(Sentence(text + ".", evidence))
     return sentences
 
@@ -498,20 +662,26 @@ def clinician_summary(t: Trajectory) -> tuple[Sentence, ...]:
     """Return the clinician's summary: each sentence with the numbers that back it.
 
     Order: procedure; pain regions in the order they first reached a clinically important
-    improvement (NPRS MCID 2 points and 30%, Ostelo et al., Spine 2008) with weeks since
-    the procedure; regions that did not; questionnaires against their MCID/MDC; OMERACT-OARSI
-    (definition text unverified); strength; function tests; goals; medication; follow-up.
+    improvement (NPRS MCID 2 points and 30%, Ostelo et al., Spine 2008, and at least the
+    MDC of 2 points, Childs et al., Spine 2005) with weeks since the procedure; regions that
+    did not; questionnaires against their MCID/MDC; global rating of change; OMERACT-OARSI
+    (definition text unverified); strength (MRC, dynamometry change, side-to-side asymmetry
+    against the LSI measurement error, normalised values); function tests; goals; medication;
+    follow-up; cautions (e.g. mixed NPRS recall periods).
     """
     parts: list[Sentence | None] = [_procedure_sentence(t)]
     parts += _order_sentences(t)
     parts += _not_improved_sentences(t)
     parts += _questionnaire_sentences(t)
+    parts.append(_groc_sentence(t))
     parts.append(_omeract_sentence(t))
     parts += _strength_sentences(t)
+    parts += _side_to_side_sentences(t)
     parts += _function_sentences(t)
     parts += _goal_sentences(t)
     parts += _medication_sentences(t)
     parts.append(_schedule_sentence(t))
+    parts += _warning_sentences(t)
     return tuple(s for s in parts if s is not None)
 
 
@@ -529,6 +699,7 @@ def _patient_pain(t: Trajectory) -> list[Sentence]:
             "weeks_since_treatment": f.weeks_since_treatment,
             "baseline": f.baseline,
             "value": f.value,
+            "scale_max": 10,
         }
         where = _plain_region(f)
         weeks = number(_weeks(f), 0)
@@ -556,11 +727,16 @@ def _patient_pain(t: Trajectory) -> list[Sentence]:
                 Sentence(
                     f"Your {_plain_region(f)} pain has not clearly eased yet: "
                     f"{number(m.baseline)} out of 10 at the start, {number(latest.value)} now.",
-                    {"measure": f.key, "baseline": m.baseline, "value": latest.value},
+                    {
+                        "measure": f.key,
+                        "baseline": m.baseline,
+                        "value": latest.value,
+                        "scale_max": 10,
+                    },
                 )
             )
     latest_parts = []
-    evidence = {}
+    evidence = {"scale_max": 10}
     for m in t.pain:
         latest = m.latest_known()
         if latest is None or latest.value is None:
@@ -578,10 +754,39 @@ def _patient_pain(t: Trajectory) -> list[Sentence]:
     return sentences
 
 
+_PATIENT_VERDICT = {
+    "clinically important improvement": "a clear improvement",
+    "improvement meeting an unverified threshold": (
+        "better, but the yardstick for how big a change matters on this score is not confirmed yet"
+    ),
+    "improved, meets the MCID but within measurement error": (
+        "better, but still within the range that can come from measurement error alone"
+    ),
+    "improved, below the MCID": "a little better, not yet a clear change",
+    "no change": "no change",
+    "worse, below the MCID": "a little worse, not a clear change",
+    "worse, meets the MCID but within measurement error": (
+        "worse, but still within the range that can come from measurement error alone"
+    ),
+    "worsening meeting an unverified threshold": (
+        "worse; the yardstick for how big a change matters on this score is not confirmed"
+    ),
+    "clinically important worsening": "clearly worse than at the start",
+}
+
+
+def _patient_verdict(m: MeasureTrajectory, latest: ChangePoint) -> str:
+    """Plain words for a change; "clear" only on a verified threshold, beyond the MDC."""
+    if not m.mcids:
+        return "there is no agreed yardstick for how big a change matters"
+    return _PATIENT_VERDICT.get(latest.status, "not yet a clear change")
+
+
 def _patient_questionnaires(t: Trajectory) -> list[Sentence]:
     sentences = []
     plain = {
         "odi": "Your back-related disability score (ODI, lower is better)",
+        "odi_modified": "Your back-related disability score (modified ODI, lower is better)",
         "hoos:pain": "Your hip pain score (HOOS, higher is better)",
         "hoos:adl": "Your hip daily-activities score (HOOS, higher is better)",
         "lefs": "Your leg function score (LEFS, higher is better)",
@@ -592,47 +797,135 @@ def _patient_questionnaires(t: Trajectory) -> list[Sentence]:
         latest = m.latest_known()
         if m.baseline is None or latest is None or latest.value is None:
             continue
-        if latest.status == "clinically important improvement":
-            verdict = "a clear improvement"
-        elif m.mcids:
-            verdict = "not yet a clear change"
-        else:
-            verdict = "there is no agreed yardstick for how big a change matters"
+        # The scale is the instrument's own (LEFS 0–80; ODI and HOOS 0–100).
+        top = instruments.get(m.instrument_id).score_max
         sentences.append(
             Sentence(
                 f"{plain[m.key]} went from {number(m.baseline, 0)} to {number(latest.value, 0)} "
-                f"out of 100: {verdict}.",
+                f"out of {number(top, 0)}: {_patient_verdict(m, latest)}.",
                 {
                     "measure": m.key,
                     "baseline": m.baseline,
                     "value": latest.value,
                     "status": latest.status,
+                    "scale_max": top,
+                    "thresholds_verified": all(th.verified for th in m.mcids),
                 },
             )
         )
     return sentences
 
 
-def _patient_strength(t: Trajectory) -> list[Sentence]:
-    gained = [s for s in t.strength if s.steps is not None and s.steps > 0]
-    if not gained:
+def _patient_groc(t: Trajectory) -> list[Sentence]:
+    if not t.global_ratings:
         return []
+    definition = instruments.get("groc")
+    day, value, band = t.global_ratings[-1]
+    return [
+        Sentence(
+            f"You rated your overall change since treatment as {signed(value, 0)} ({band}), on a "
+            f"scale from {number(definition.score_min, 0)} (much worse) to "
+            f"{signed(definition.score_max, 0)} (much better) where 0 means no change.",
+            {
+                "value": value,
+                "date": day.isoformat(),
+                "band": band,
+                "scale_min": definition.score_min,
+                "scale_max": definition.score_max,
+                "no_change": 0,
+            },
+        )
+    ]
+
+
+def _muscle_names(tests: Sequence[MuscleTrajectory]) -> tuple[list[str], dict[str, int | None]]:
     by_muscle: dict[str, list[MuscleTrajectory]] = {}
-    for s in gained:
+    for s in tests:
         by_muscle.setdefault(s.muscle, []).append(s)
     names: list[str] = []
-    evidence: dict[str, str | float | int | bool | None] = {}
-    for muscle, tests in by_muscle.items():
-        name = _PLAIN_MUSCLE.get(muscle, tests[0].label.lower())
-        if len(tests) > 1:
+    steps: dict[str, int | None] = {}
+    for muscle, group in by_muscle.items():
+        name = _PLAIN_MUSCLE.get(muscle, group[0].label.lower())
+        if len(group) > 1:
             names.append(f"{name} on both sides")
-        elif tests[0].side:
-            names.append(f"{name} on the {tests[0].side}")
+        elif group[0].side:
+            names.append(f"{name} on the {group[0].side}")
         else:
             names.append(name)
-        for s in tests:
-            evidence[f"{muscle}.{s.side or 'midline'}.steps"] = s.steps
-    return [Sentence("Your muscle tests got stronger for: " + "; ".join(names) + ".", evidence)]
+        for s in group:
+            steps[f"{muscle}.{s.side or 'midline'}.steps"] = s.steps
+    return names, steps
+
+
+def _patient_strength(t: Trajectory) -> list[Sentence]:
+    """Muscle grades in plain words, with the clinician's caveat: MRC grades are ordinal and
+    no MDC exists for them, so a single ± step is never presented as a real gain."""
+    sentences = []
+    clear = [s for s in t.strength if s.steps is not None and s.steps >= 2]
+    small = [s for s in t.strength if s.steps == 1]
+    if clear:
+        names, evidence = _muscle_names(clear)
+        sentences.append(
+            Sentence(
+                "Your hand-tested muscle grades went up for: "
+                + "; ".join(names)
+                + ". These grades are a rough scale, and there is no agreed measure of how "
+                "big a change in them is real.",
+                {**evidence, "ordinal": True, "mdc": None},
+            )
+        )
+    if small:
+        names, evidence = _muscle_names(small)
+        sentences.append(
+            Sentence(
+                "For your "
+                + "; ".join(names)
+                + ", the hand-tested grade went up by one small step only, which can be within "
+                "the normal variation between two tests.",
+                {**evidence, "ordinal": True, "mdc": None},
+            )
+        )
+    for pair in _changed_asymmetry(t):
+        first, last = pair
+        name = _PLAIN_MUSCLE.get(first.muscle, first.label.lower())
+        evidence2: dict[str, str | float | int | bool | None] = {
+            "muscle": first.muscle,
+            "first_date": first.date.isoformat(),
+            "first.status": first.asymmetry.status,
+            "first.asymmetry_percent": first.asymmetry.asymmetry_percent,
+            "latest_date": last.date.isoformat(),
+            "latest.status": last.asymmetry.status,
+            "latest.asymmetry_percent": last.asymmetry.asymmetry_percent,
+            "mdc_percent": last.asymmetry.mdc_percent,
+        }
+        sentences.append(
+            Sentence(
+                f"Measured with a strength meter, your {first.asymmetry.weaker_side} {name} "
+                "was weaker than the other side at the start, by more than measuring error "
+                f"alone can explain; by {long_date(last.date)} the difference between your "
+                "sides was small enough to be measuring error.",
+                evidence2,
+            )
+        )
+    return sentences
+
+
+def _changed_asymmetry(t: Trajectory) -> list[tuple[SideToSide, SideToSide]]:
+    """Left/right pairs that went from a possible deficit to within measurement error."""
+    groups: dict[tuple[str, str, str], list[SideToSide]] = {}
+    for pair in t.side_to_side:
+        groups.setdefault((pair.muscle, pair.action, pair.position), []).append(pair)
+    found = []
+    for pairs in groups.values():
+        first, last = pairs[0], pairs[-1]
+        if (
+            last is not first
+            and first.asymmetry.beyond_measurement_error
+            and not last.asymmetry.beyond_measurement_error
+            and first.asymmetry.weaker_side is not None
+        ):
+            found.append((first, last))
+    return found
 
 
 def _patient_function(t: Trajectory) -> list[Sentence]:
@@ -673,11 +966,17 @@ def _patient_goals(t: Trajectory) -> list[Sentence]:
             text += f", {'up' if last > first else 'down'} from '{AttainmentLevel(first).meaning}' at the start"
         psfs = [v for _, v in g.psfs if v is not None]
         if len(psfs) >= 2:
-            evidence["psfs_first"] = psfs[0]
-            evidence["psfs_latest"] = psfs[-1]
-            text += (
-                f"; you rate this activity {number(psfs[-1])} out of 10, up from {number(psfs[0])}"
-            )
+            before, now = psfs[0], psfs[-1]
+            evidence["psfs_first"] = before
+            evidence["psfs_latest"] = now
+            evidence["scale_max"] = 10
+            if now > before:
+                trend = f"up from {number(before)}"
+            elif now < before:
+                trend = f"down from {number(before)}"
+            else:
+                trend = "the same as at the start"
+            text += f"; you rate this activity {number(now)} out of 10, {trend}"
         sentences.append(Sentence(text + ".", evidence))
     return sentences
 
@@ -730,12 +1029,15 @@ def patient_summary(t: Trajectory) -> tuple[Sentence, ...]:
     """Return the patient's summary in simple words, each sentence with its numbers.
 
     Says which pain eased first and about how many weeks after the procedure, which later,
-    where things stand now, the stronger muscles, the walk test, the goal, medication use and
-    the next check-up. "Eased" is said only of a verified clinically important improvement.
+    where things stand now, the overall rating of change, the stronger muscles, the walk
+    test, the goal, medication use and the next check-up. "Eased" and "clear improvement"
+    are said only of a verified clinically important improvement beyond measurement error;
+    a muscle grade up by one step carries the same caveat as the clinician's text.
     """
     parts: list[Sentence] = []
     parts += _patient_pain(t)
     parts += _patient_questionnaires(t)
+    parts += _patient_groc(t)
     parts += _patient_strength(t)
     parts += _patient_function(t)
     parts += _patient_goals(t)

@@ -5,11 +5,14 @@ patient, the baseline date, procedures, goals and dated visits.
 
 :func:`trajectory` returns, for every measure, the change from baseline at each visit and
 whether it meets the preferred minimal clinically important difference (MCID; each instrument's
-values and sources in ``data/instruments/``) and exceeds the minimal detectable change (MDC);
+values and sources in ``data/instruments/``) and reaches the minimal detectable change (MDC);
 responder status per instrument; the OMERACT-OARSI responder (Pham et al., *Osteoarthritis
 Cartilage* 2004;12:389-399 — definition text **unverified**); time to first
-clinically important improvement per pain region and whether it was sustained; strength,
-function, goal and medication changes; and the follow-up schedule status.
+clinically important improvement per pain region and whether it was sustained; strength
+(MRC grades, dynamometry change, left/right asymmetry per muscle and visit against the limb
+symmetry index's measurement error, and N·m/kg and % body weight when body mass is known),
+function, goal and medication changes; cautions such as mixed NPRS recall periods; and the
+follow-up schedule status (default or a clinic's own time points).
 
 Rules (``data/responders.toml``):
 
@@ -18,8 +21,15 @@ Rules (``data/responders.toml``):
 * when an instrument lists both an absolute and a relative (30% of baseline) MCID, the change
   must meet both (Ostelo et al., *Spine* 2008;33:90-94 values; the "both" reading is hipspine's
   conservative choice);
-* a change is clinically important when it is **at least** the MCID and beyond measurement
-  error only when it **exceeds** the MDC;
+* a change is beyond measurement error when it is **at least** the minimal detectable change
+  (MDC): the MDC is the smallest change that counts as real;
+* a change is clinically important when it is **at least** the MCID **and**, where the
+  instrument has a *verified* MDC, not within measurement error (so with an MCID below the
+  MDC, a change between the two is reported as meeting the MCID but within measurement
+  error, never as clinically important). An unverified MDC is shown but does not decide;
+* the Patient-Specific Functional Scale is judged against its single-activity MDC (3 points,
+  Stratford 1995) when one activity is rated and for a goal's linked activity, and against
+  the average-score MDC (2 points) otherwise;
 * unknown stays unknown: a visit without a measure is never read as "no improvement".
 """
 
@@ -28,7 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Literal
 
@@ -46,7 +56,12 @@ from hipspine.clinical.goals import (
     psfs_series,
 )
 from hipspine.clinical.instruments import ChangeThreshold, Direction
-from hipspine.clinical.schedule import ScheduleStatus, follow_up_schedule, schedule_status
+from hipspine.clinical.schedule import (
+    ScheduleStatus,
+    TimePointRule,
+    follow_up_schedule,
+    schedule_status,
+)
 from hipspine.clinical.series import (
     CHANGE_INSTRUMENTS,
     DrugClass,
@@ -58,9 +73,13 @@ from hipspine.clinical.series import (
     sides_of,
 )
 from hipspine.clinical.strength import (
+    Asymmetry,
     DynamometryReading,
+    NormComparison,
     StrengthChange,
+    compare_to_norm,
     grade_change,
+    limb_symmetry,
     manual_muscle_test,
     strength_change,
 )
@@ -76,9 +95,11 @@ ChangeStatus = Literal[
     "unknown",
     "clinically important improvement",
     "improvement meeting an unverified threshold",
+    "improved, meets the MCID but within measurement error",
     "improved, below the MCID",
     "improved, no MCID available",
     "no change",
+    "worse, meets the MCID but within measurement error",
     "worse, below the MCID",
     "worse, no MCID available",
     "worsening meeting an unverified threshold",
@@ -114,7 +135,9 @@ class ChangePoint:
 
     ``change`` is after − before on the score's scale; ``improvement`` is the same change
     signed so that positive means better (``Direction.improvement``); ``percent_improvement``
-    is ``improvement / |baseline| × 100`` (``None`` when the baseline is 0).
+    is ``improvement / |baseline| × 100`` (``None`` when the baseline is 0). ``mdc`` is the
+    minimal detectable change this visit was judged against (PSFS: the single-activity MDC
+    when one activity was rated), ``None`` when the instrument has none.
     """
 
     date: dt.date
@@ -126,6 +149,7 @@ class ChangePoint:
     status: ChangeStatus
     mcid_checks: tuple[ThresholdCheck, ...]
     mdc_status: MDCStatus
+    mdc: ChangeThreshold | None = None
 
     @property
     def clinically_important(self) -> bool | None:
@@ -146,7 +170,11 @@ class Responder:
 
 @dataclass(frozen=True)
 class MeasureTrajectory:
-    """One measure (an NPRS region, an instrument or subscale) from baseline to the last visit."""
+    """One measure (an NPRS region, an instrument or subscale) from baseline to the last visit.
+
+    ``warnings`` names anything that weakens the comparison between visits (e.g. NPRS
+    ratings given with different recall periods).
+    """
 
     key: str
     label: str
@@ -160,6 +188,7 @@ class MeasureTrajectory:
     mcids: tuple[ChangeThreshold, ...]
     mdc: ChangeThreshold | None
     responder: Responder
+    warnings: tuple[str, ...] = ()
 
     def latest_known(self) -> ChangePoint | None:
         """The last visit after baseline with a recorded value, or ``None``."""
@@ -235,6 +264,56 @@ class MuscleTrajectory:
 
 
 @dataclass(frozen=True)
+class DynamometryPoint:
+    """One dynamometry reading at one visit with its normalised values.
+
+    ``quantity`` is ``"torque"`` (N·m, force × lever arm) when the lever arm is known, else
+    ``"force"`` (N). ``torque_nm_per_kg`` needs the lever arm and body mass;
+    ``percent_body_weight`` = force / (mass × 9.80665) × 100 needs the body mass, taken from
+    the reading or else from the patient record (``body_mass_source`` says which). ``norm``
+    is the comparison with a verified HHD norm, or the reason there is none
+    (:func:`hipspine.clinical.strength.compare_to_norm`).
+    """
+
+    date: dt.date
+    muscle: str
+    side: str | None
+    action: str
+    position: str
+    quantity: Literal["torque", "force"]
+    value: float
+    unit: str
+    force_n: float
+    torque_nm: float | None
+    torque_nm_per_kg: float | None
+    percent_body_weight: float | None
+    body_mass_kg: float | None
+    body_mass_source: Literal["reading", "patient record", "not recorded"]
+    norm: NormComparison
+
+
+@dataclass(frozen=True)
+class SideToSide:
+    """Left and right dynamometry of one muscle, action and position at one visit.
+
+    ``asymmetry`` carries the limb symmetry index (weaker / stronger × 100), the asymmetry
+    in % and whether it reaches the LSI measurement error (MDC about 27%, hip strength
+    battery preprint rs-9252188): only then is it a *possible* deficit; a smaller
+    difference is within measurement error and is never called a deficit.
+    """
+
+    date: dt.date
+    weeks_since_treatment: float
+    muscle: str
+    label: str
+    action: str
+    position: str
+    left: DynamometryPoint
+    right: DynamometryPoint
+    asymmetry: Asymmetry
+
+
+@dataclass(frozen=True)
 class FunctionTrajectory:
     """One function test from baseline: values, their norm comparison and the change."""
 
@@ -251,7 +330,11 @@ class FunctionTrajectory:
 
 @dataclass(frozen=True)
 class GoalTrajectory:
-    """A goal's GAS ratings, linked PSFS activity and progress towards its target date."""
+    """A goal's GAS ratings, linked PSFS activity and progress towards its target date.
+
+    ``psfs_change`` judges the linked activity's change from baseline against the PSFS
+    single-activity MDC (3 points; Stratford 1995); ``None`` without a linked activity.
+    """
 
     id: str
     description: str
@@ -260,6 +343,8 @@ class GoalTrajectory:
     gas: tuple[tuple[dt.date, int | None], ...]
     t_scores: tuple[tuple[dt.date, float], ...]
     psfs: tuple[tuple[dt.date, float | None], ...]
+    psfs_activity: str | None = None
+    psfs_change: MeasureTrajectory | None = None
 
 
 @dataclass(frozen=True)
@@ -291,12 +376,15 @@ class Trajectory:
     omeract_oarsi: tuple[OmeractOarsi, ...]
     strength: tuple[MuscleTrajectory, ...]
     dynamometry: tuple[StrengthChange, ...]
+    dynamometry_readings: tuple[DynamometryPoint, ...]
+    side_to_side: tuple[SideToSide, ...]
     function: tuple[FunctionTrajectory, ...]
     goals: tuple[GoalTrajectory, ...]
     medications: tuple[MedicationChange, ...]
     nsaid: MedicationChange | None
     schedule: ScheduleStatus
     notes: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = field(default_factory=tuple)
 
     def weeks_since_treatment(self, day: dt.date) -> float:
         """Weeks from the treatment date to ``day`` (days / 7)."""
@@ -329,12 +417,24 @@ def _combine(results: Sequence[bool]) -> bool:
     return all(results) if combination == "all" else any(results)
 
 
+def _within_error(mdc: ChangeThreshold | None, baseline: float, gain: float) -> bool:
+    """Whether a change of ``gain`` (> 0) is smaller than a *verified* MDC.
+
+    Only a verified MDC may stop a change from counting as clinically important; an
+    unverified one is reported (``mdc_status``) but does not decide.
+    """
+    return mdc is not None and mdc.verified and not _meets(mdc, baseline, gain)
+
+
 def _status(
     baseline: float,
     improvement: float,
     verified: Sequence[ChangeThreshold],
     unverified: Sequence[ChangeThreshold],
+    mdc: ChangeThreshold | None = None,
 ) -> tuple[ChangeStatus, tuple[ThresholdCheck, ...]]:
+    """Grade one change: clinically important only when the verified MCID is met **and**
+    the change is not within the error of a verified MDC (``data/responders.toml``)."""
     gain = abs(improvement)
     checks = tuple(
         ThresholdCheck(t.kind, t.value, t.unit, t.source, t.verified, _meets(t, baseline, gain))
@@ -343,31 +443,37 @@ def _status(
     if abs(improvement) <= _EPSILON:
         return "no change", checks
     better = improvement > 0
-    if verified:
-        if _combine([_meets(t, baseline, gain) for t in verified]):
+    within = _within_error(mdc, baseline, gain)
+    if verified or unverified:
+        met = _combine([_meets(t, baseline, gain) for t in (verified or unverified)])
+        if not met:
+            return ("improved, below the MCID" if better else "worse, below the MCID"), checks
+        if within:
+            return (
+                "improved, meets the MCID but within measurement error"
+                if better
+                else "worse, meets the MCID but within measurement error"
+            ), checks
+        if verified:
             return (
                 "clinically important improvement" if better else "clinically important worsening"
             ), checks
-        return ("improved, below the MCID" if better else "worse, below the MCID"), checks
-    if unverified:
-        if _combine([_meets(t, baseline, gain) for t in unverified]):
-            return (
-                "improvement meeting an unverified threshold"
-                if better
-                else "worsening meeting an unverified threshold"
-            ), checks
-        return ("improved, below the MCID" if better else "worse, below the MCID"), checks
+        return (
+            "improvement meeting an unverified threshold"
+            if better
+            else "worsening meeting an unverified threshold"
+        ), checks
     return ("improved, no MCID available" if better else "worse, no MCID available"), checks
 
 
-def _mdc_status(mdc: ChangeThreshold | None, improvement: float) -> MDCStatus:
+def _mdc_status(mdc: ChangeThreshold | None, baseline: float, improvement: float) -> MDCStatus:
+    """Beyond measurement error when the change is **at least** the MDC (the smallest change
+    that counts as real); an unverified MDC is still reported, flagged by the caller."""
     if mdc is None:
         return "no MDC"
-    if improvement > mdc.value + _EPSILON:
-        return "improved beyond MDC"
-    if improvement < -mdc.value - _EPSILON:
-        return "worse beyond MDC"
-    return "within measurement error"
+    if abs(improvement) <= _EPSILON or not _meets(mdc, baseline, abs(improvement)):
+        return "within measurement error"
+    return "improved beyond MDC" if improvement > 0 else "worse beyond MDC"
 
 
 def measure_trajectory(
@@ -381,14 +487,19 @@ def measure_trajectory(
     treatment_date: dt.date,
     region: str | None = None,
     side: str | None = None,
+    mdc_by_date: Mapping[dt.date, ChangeThreshold] | None = None,
+    warnings: Sequence[str] = (),
 ) -> MeasureTrajectory:
     """Return the change from baseline of one measure at each visit, judged against thresholds.
 
     ``values`` holds one (date, value) per visit, ``None`` where the measure was not
     recorded. The preferred MCID entries (kinds mcid, mcii, mid) and MDC of the instrument
     or subscale come from its data file (:func:`instruments.change_thresholds`); only
-    verified ones make a change clinically important (rules in ``data/responders.toml``;
-    values cited there, e.g. NPRS 2 points and 30%, Ostelo et al., Spine 2008;33:90-94).
+    verified ones make a change clinically important, and only when the change is at least
+    a verified MDC (rules in ``data/responders.toml``; values cited there, e.g. NPRS MCID
+    2 points and 30%, Ostelo et al., Spine 2008;33:90-94, and MDC 2 points, Childs et al.,
+    Spine 2005;30:1331-1334). ``mdc_by_date`` replaces the MDC at the visits it names (the
+    PSFS single-activity MDC when one activity was rated).
     """
     thresholds = instruments.change_thresholds(instrument_id, None if scope == "score" else scope)
     direction = thresholds.direction
@@ -414,7 +525,8 @@ def measure_trajectory(
             continue
         improvement = direction.improvement(baseline, value)
         percent = None if baseline == 0 else improvement / abs(baseline) * 100.0
-        status, checks = _status(baseline, improvement, verified, unverified)
+        point_mdc = (mdc_by_date or {}).get(day, mdc)
+        status, checks = _status(baseline, improvement, verified, unverified, point_mdc)
         points.append(
             ChangePoint(
                 day,
@@ -425,7 +537,8 @@ def measure_trajectory(
                 percent,
                 status,
                 checks,
-                _mdc_status(mdc, improvement),
+                _mdc_status(point_mdc, baseline, improvement),
+                point_mdc,
             )
         )
     result = MeasureTrajectory(
@@ -441,6 +554,7 @@ def measure_trajectory(
         mcids,
         mdc,
         Responder("unknown", None, ""),
+        tuple(warnings),
     )
     return _with_responder(result)
 
@@ -490,6 +604,7 @@ def _pain_measures(series: Series) -> tuple[MeasureTrajectory, ...]:
     measures = []
     for region, side in sorted(keys, key=lambda k: (order.index(k[0]), str(k[1]))):
         values: list[tuple[dt.date, float | None]] = []
+        recalls: dict[str, list[dt.date]] = {}
         for visit in visits:
             found = next(
                 (r for r in visit.pain if (r.region, r.side) == (region, side)),
@@ -497,6 +612,20 @@ def _pain_measures(series: Series) -> tuple[MeasureTrajectory, ...]:
             )
             values.append(
                 (visit.date, None if found is None or found.score is None else float(found.score))
+            )
+            if found is not None and found.score is not None:
+                recalls.setdefault(found.recall, []).append(visit.date)
+        warnings = []
+        if len(recalls) > 1:
+            # A rating of pain "now" and one over the past week are not the same measure;
+            # the core outcome set asks for 1-week recall (Chiarotto et al., Pain 2018).
+            listed = "; ".join(
+                f"{recall.replace('_', ' ')} on {', '.join(d.isoformat() for d in days)}"
+                for recall, days in recalls.items()
+            )
+            warnings.append(
+                f"{_pain_label(region, side)}: NPRS recall periods differ between visits "
+                f"({listed}); part of the change may come from the recall period."
             )
         measures.append(
             measure_trajectory(
@@ -509,6 +638,7 @@ def _pain_measures(series: Series) -> tuple[MeasureTrajectory, ...]:
                 treatment_date=series.treatment_date,
                 region=region,
                 side=None if side is None else side.value,
+                warnings=warnings,
             )
         )
     return tuple(measures)
@@ -644,6 +774,15 @@ def _questionnaire_measures(series: Series) -> tuple[MeasureTrajectory, ...]:
         for visit in visits
     ]
     if any(v is not None for _, v in psfs):
+        rated = {v.date: len(v.psfs) for v in visits if v.psfs is not None}
+        single = _psfs_single_activity_mdc()
+        # With one activity the score is that activity's rating, so its change is read
+        # against the single-activity MDC (Stratford 1995), at the baseline or the visit.
+        mdc_by_date = {
+            day: single
+            for day, count in rated.items()
+            if count == 1 or rated.get(series.baseline_date) == 1
+        }
         measures.append(
             measure_trajectory(
                 key="psfs",
@@ -653,9 +792,15 @@ def _questionnaire_measures(series: Series) -> tuple[MeasureTrajectory, ...]:
                 values=psfs,
                 baseline_date=series.baseline_date,
                 treatment_date=series.treatment_date,
+                mdc_by_date=mdc_by_date,
             )
         )
     return tuple(measures)
+
+
+def _psfs_single_activity_mdc() -> ChangeThreshold:
+    """The PSFS single-activity MDC (3 points, MDC90; Stratford et al., Physiother Can 1995)."""
+    return instruments.change_thresholds("psfs", "single_item").preferred("mdc")[0]
 
 
 def _global_ratings(series: Series) -> tuple[tuple[dt.date, float, str], ...]:
@@ -841,6 +986,81 @@ def _dynamometry(series: Series) -> tuple[StrengthChange, ...]:
     return tuple(changes)
 
 
+def _with_body_mass(
+    reading: DynamometryReading, series: Series
+) -> tuple[DynamometryReading, Literal["reading", "patient record", "not recorded"]]:
+    if reading.body_mass_kg is not None:
+        return reading, "reading"
+    if series.patient.weight_kg is not None:
+        return replace(reading, body_mass_kg=series.patient.weight_kg), "patient record"
+    return reading, "not recorded"
+
+
+def _dynamometry_point(
+    day: dt.date, reading: DynamometryReading, series: Series
+) -> DynamometryPoint:
+    weighed, source = _with_body_mass(reading, series)
+    torque = weighed.torque_nm
+    quantity: Literal["torque", "force"] = "torque" if torque is not None else "force"
+    return DynamometryPoint(
+        date=day,
+        muscle=reading.muscle,
+        side=reading.side,
+        action=reading.action,
+        position=reading.position,
+        quantity=quantity,
+        value=torque if torque is not None else weighed.force_n,
+        unit="N·m" if torque is not None else "N",
+        force_n=weighed.force_n,
+        torque_nm=torque,
+        torque_nm_per_kg=weighed.torque_nm_per_kg,
+        percent_body_weight=weighed.percent_body_weight,
+        body_mass_kg=weighed.body_mass_kg,
+        body_mass_source=source,
+        norm=compare_to_norm(weighed, age=series.patient.age, sex=_norm_sex(series)),
+    )
+
+
+def _dynamometry_readings(
+    series: Series,
+) -> tuple[tuple[DynamometryPoint, ...], tuple[SideToSide, ...]]:
+    """Every reading with its normalised values, and each visit's left/right pairs."""
+    points: list[DynamometryPoint] = []
+    pairs: list[SideToSide] = []
+    for visit in series.ordered_visits:
+        by_test: dict[
+            tuple[str, str, str], dict[str | None, tuple[DynamometryReading, DynamometryPoint]]
+        ] = {}
+        for entry in visit.dynamometry:
+            reading = entry.reading()
+            point = _dynamometry_point(visit.date, reading, series)
+            points.append(point)
+            by_test.setdefault((entry.muscle, entry.action, entry.position), {})[entry.side] = (
+                reading,
+                point,
+            )
+        for (muscle, action, position), sides in by_test.items():
+            if "left" not in sides or "right" not in sides:
+                continue
+            (left, left_point), (right, right_point) = sides["left"], sides["right"]
+            if left_point.value == 0 and right_point.value == 0:
+                continue  # no force on either side: the symmetry index is undefined
+            pairs.append(
+                SideToSide(
+                    date=visit.date,
+                    weeks_since_treatment=(visit.date - series.treatment_date).days / 7,
+                    muscle=muscle,
+                    label=muscles()[muscle].label,
+                    action=action,
+                    position=position,
+                    left=left_point,
+                    right=right_point,
+                    asymmetry=limb_symmetry(left, right),
+                )
+            )
+    return tuple(points), tuple(pairs)
+
+
 def _function(series: Series) -> tuple[FunctionTrajectory, ...]:
     sex = _norm_sex(series)
     age = series.patient.age
@@ -849,7 +1069,7 @@ def _function(series: Series) -> tuple[FunctionTrajectory, ...]:
         "chair_stand_30s": (
             "30-second chair stand",
             "stands",
-            lambda v: chair_stand_30s(int(v), age=age, sex=sex).status,
+            lambda v: _chair(int(v), age, sex),
         ),
         "gait_speed_m_s": (
             "Gait speed",
@@ -916,11 +1136,29 @@ def _norm_sex(series: Series) -> Literal["female", "male"] | None:
     return "female" if sex == "female" else "male" if sex == "male" else None
 
 
+def _chair(stands: int, age: int | None, sex: Literal["female", "male"] | None) -> str:
+    """The count against Rikli & Jones; never "normal" where no norm exists (under 60)."""
+    result = chair_stand_30s(stands, age=age, sex=sex)
+    if result.normal_range is not None:
+        low, high = result.normal_range
+        return f"{result.status} ({low}–{high} for a {sex} aged {age})"
+    if result.status == "unknown":
+        return f"norm unknown ({result.notes[0]})"
+    if age is not None and age < 60:
+        return f"no Rikli & Jones norm under age 60 (norms cover ages 60–94; age {age})"
+    return f"no norm ({result.notes[0]})"
+
+
 def _gait(speed: float, age: int | None, sex: Literal["female", "male"] | None) -> str:
+    """Speed against Bohannon & Andrews; an unchecked stratum is "no verified norm"."""
     result = gait_speed(speed, age=age, sex=sex)
-    if result.percent_of_reference is None:
-        return result.status
-    return f"{result.percent_of_reference:.0f}% of the {result.stratum} mean"
+    if result.percent_of_reference is not None:
+        return f"{result.percent_of_reference:.0f}% of the {result.stratum} mean"
+    if result.status == "no verified norm":
+        return f"no verified norm for {result.stratum}"
+    if result.status == "unknown":
+        return f"norm unknown ({result.notes[0]})"
+    return f"no norm ({result.notes[0]})"
 
 
 def _goals(series: Series, today: dt.date) -> tuple[GoalTrajectory, ...]:
@@ -941,13 +1179,31 @@ def _goals(series: Series, today: dt.date) -> tuple[GoalTrajectory, ...]:
             if goal.id in v.goal_ratings
         )
         psfs: tuple[tuple[dt.date, float | None], ...] = ()
+        change: MeasureTrajectory | None = None
         if goal.psfs_activity is not None:
             recorded = {v.date: dict(v.psfs) for v in visits if v.psfs is not None}
             by_date = dict(psfs_series(functional, recorded))
             psfs = tuple((v.date, by_date.get(v.date)) for v in visits)
+            change = measure_trajectory(
+                key=f"psfs:{goal.id}",
+                label=f"PSFS activity '{goal.psfs_activity}'",
+                instrument_id="psfs",
+                scope="single_item",
+                values=psfs,
+                baseline_date=series.baseline_date,
+                treatment_date=series.treatment_date,
+            )
         result.append(
             GoalTrajectory(
-                goal.id, goal.description, goal.target_date, progress, gas, t_scores, psfs
+                goal.id,
+                goal.description,
+                goal.target_date,
+                progress,
+                gas,
+                t_scores,
+                psfs,
+                goal.psfs_activity,
+                change,
             )
         )
     return tuple(result)
@@ -999,13 +1255,18 @@ def _medications(series: Series) -> tuple[tuple[MedicationChange, ...], Medicati
 # --- the whole trajectory ------------------------------------------------------------------
 
 
-def trajectory(series: Series, *, today: dt.date) -> Trajectory:
+def trajectory(
+    series: Series, *, today: dt.date, schedule: Sequence[TimePointRule] | None = None
+) -> Trajectory:
     """Return the recovery trajectory of a series as it stands on ``today``.
 
     Everything is computed from the series and the reviewed data files: thresholds from
-    ``data/instruments/`` (cited there), responder rules from ``data/responders.toml``, the
-    follow-up schedule from ``data/schedule.toml`` (ICHOM; Rolfson 2016, Clement 2015)
-    started at the treatment date. Visits after ``today`` are rejected.
+    ``data/instruments/`` (cited there), responder rules from ``data/responders.toml``, and
+    the follow-up schedule started at the treatment date: ``schedule`` (time points, e.g.
+    from :func:`hipspine.clinical.schedule.parse_schedule`) or by default
+    ``data/schedule.toml`` (baseline, 6 weeks, 3, 6, 12 months, then yearly; ICHOM, Rolfson
+    2016 and Clement 2015). Visits after ``today`` are rejected (:class:`SeriesError`); a
+    schedule whose windows overlap raises :class:`hipspine.clinical.schedule.ScheduleError`.
     """
     late = [v.date for v in series.visits if v.date > today]
     if late:
@@ -1019,16 +1280,15 @@ def trajectory(series: Series, *, today: dt.date) -> Trajectory:
         key=lambda f: (f.date is None, f.date or dt.date.max, order.index(f.region), f.key),
     )
     medications, nsaid = _medications(series)
-    schedule = schedule_status(
-        follow_up_schedule(series.treatment_date),
-        [v.date for v in series.visits],
-        today=today,
-    )
+    points = follow_up_schedule(series.treatment_date, schedule)
+    status = schedule_status(points, [v.date for v in series.visits], today=today)
+    readings, side_to_side = _dynamometry_readings(series)
     rules = _rules()
     notes = (
         f"MCID combination: {rules['mcid']['combination']} preferred thresholds must be met "
         f"({rules['mcid']['combination_source']}).",
         str(rules["mcid"]["comparison"]),
+        str(rules["mcid"]["psfs_note"]),
         str(rules["mcid"]["worsening_note"]),
         f"OMERACT-OARSI: {rules['omeract_oarsi']['rule']} ({rules['omeract_oarsi']['label']}).",
     )
@@ -1046,12 +1306,15 @@ def trajectory(series: Series, *, today: dt.date) -> Trajectory:
         omeract_oarsi=_omeract_series(series, by_key),
         strength=_strength(series),
         dynamometry=_dynamometry(series),
+        dynamometry_readings=readings,
+        side_to_side=side_to_side,
         function=_function(series),
         goals=_goals(series, today),
         medications=medications,
         nsaid=nsaid,
-        schedule=schedule,
+        schedule=status,
         notes=notes,
+        warnings=tuple(w for m in (*pain, *forms) for w in m.warnings),
     )
 
 

@@ -56,7 +56,9 @@ class Kind(StrEnum):
 
 
 PRESENCE_RESULTS = ("present", "absent", "unknown")
-ANGLE_RESULTS = ("reduced", "normal", "unknown")
+ANGLE_RESULTS = ("reduced", "normal", "painful", "unknown")
+"""Range of motion in words when no degrees were measured. ``painful`` says the movement
+hurt; it says nothing about the range, which stays unknown unless degrees are recorded."""
 SPINAL_LEVELS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
 NERVE_ROOTS = ("L1", "L2", "L3", "L4", "L5", "S1", "S2")
 
@@ -111,6 +113,9 @@ class Finding:
     level: bool = False
     locations: bool = False
     angle: bool = False
+    tests: tuple[str, ...] = ()
+    definition: str = ""
+    definition_source: str = ""
 
     @property
     def results(self) -> tuple[str, ...]:
@@ -175,6 +180,9 @@ def _finding(entry: dict[str, Any]) -> Finding:
         level=entry.get("level", False),
         locations=entry.get("locations", False),
         angle=entry.get("angle", False),
+        tests=tuple(entry.get("tests", ())),
+        definition=entry.get("definition", ""),
+        definition_source=entry.get("definition_source", ""),
     )
 
 

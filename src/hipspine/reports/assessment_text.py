@@ -15,6 +15,7 @@ from hipspine.clinical.vocabulary import findings
 _STATUS = {
     "active": "● active",
     "likely": "◐ likely",
+    "not_observed": "○ not observed",
     "not_active": "○ not active",
     "unknown": "? unknown",
 }
@@ -91,6 +92,12 @@ def _sources(a: Assessment) -> Table:
             for r in e.evidence()
             if r.weight and e.is_counted(r)
         ]
+        for r in e.results:
+            if r.status == "superseded" and r.outcome and r.outcome in r.rule.outcomes:
+                evidence.append(
+                    f"⊘ {r.rule.short_title}: {r.outcome.replace('_', ' ')} "
+                    f"(LR {r.rule.outcomes[r.outcome].lr:.2g} not counted: {r.superseded_by})"
+                )
         table.add_row(
             e.name,
             _percent(e.probability),
@@ -121,14 +128,36 @@ def _chain(a: Assessment) -> Group:
     if sp is not None:
         parts = []
         if sp.mismatch is not None:
-            parts.append(f"PI−LL {sp.mismatch:+g}° ({sp.balance})")
+            basis = "" if sp.balance_basis == "Haffer 2020" else f"; {sp.balance_basis}"
+            parts.append(f"PI−LL {sp.mismatch:+g}° ({sp.balance}{basis})")
         if sp.sacral_slope_change is not None:
             parts.append(
                 f"ΔSS standing→sitting {sp.sacral_slope_change:g}° ({sp.mobility}; cut-offs unverified)"
             )
+        if sp.pelvic_tilt_change is not None:
+            parts.append(f"ΔPT standing→sitting {sp.pelvic_tilt_change:+g}°")
+        if sp.lordosis_change is not None:
+            parts.append(f"lordosis lost standing→sitting {sp.lordosis_change:g}°")
         if sp.incidence_check:
             parts.append(sp.incidence_check)
         lines.append(Text("Spinopelvic: " + "; ".join(parts)))
+    return Group(*lines)
+
+
+def _named_rules(a: Assessment) -> Group:
+    lines: list[Text] = []
+    for rule in a.named_rules:
+        applied = [r for r in rule.results if r.facts and r.status != "undetermined"]
+        waiting = [r for r in rule.results if r.status == "undetermined" and r.facts]
+        if not applied and not waiting:
+            continue
+        lines.append(Text(f"{rule.name} ({rule.citation})", style="bold underline"))
+        lines.append(Text(f"  {rule.strength}", style="dim"))
+        for r in (*applied, *waiting):
+            weight = f" → LR {r.weight.lr:.2g}" if r.weight else " → not counted"
+            if r.status == "undetermined":
+                weight = " → waiting"
+            lines.append(Text(f"  {r.rule.short_title}: {'; '.join(r.facts)}{weight}"))
     return Group(*lines)
 
 
@@ -151,6 +180,7 @@ def render(case: Case, a: Assessment, console: Console) -> None:
     console.print(_headline(case, a))
     console.print(_red_flags(a))
     console.print(_sources(a))
+    console.print(_named_rules(a))
     console.print(_chain(a))
     if a.unknown:
         console.print(Text("Still unknown", style="bold underline"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -10,14 +11,21 @@ from rich.table import Table
 from rich.text import Text
 
 from hipspine.clinical.summary import Sentence, number, signed
-from hipspine.clinical.trajectory import ChangePoint, MeasureTrajectory, Trajectory
+from hipspine.clinical.trajectory import (
+    ChangePoint,
+    DynamometryPoint,
+    MeasureTrajectory,
+    Trajectory,
+)
 
 _MARK = {
     "clinically important improvement": ("✔", "bold green"),
     "improvement meeting an unverified threshold": ("✔?", "yellow"),
+    "improved, meets the MCID but within measurement error": ("↑~", "green"),
     "improved, below the MCID": ("↑", "green"),
     "improved, no MCID available": ("↑", "green"),
     "no change": ("=", ""),
+    "worse, meets the MCID but within measurement error": ("↓~", "red"),
     "worse, below the MCID": ("↓", "red"),
     "worse, no MCID available": ("↓", "red"),
     "worsening meeting an unverified threshold": ("✘?", "yellow"),
@@ -87,8 +95,14 @@ def _threshold_lines(measures: Sequence[MeasureTrajectory]) -> Text:
             flag = "" if th.verified else " UNVERIFIED"
             parts.append(f"{th.kind.upper()} {number(th.value)}{unit}{flag}")
         if m.mdc is not None:
-            flag = "" if m.mdc.verified else " UNVERIFIED"
+            flag = "" if m.mdc.verified else " UNVERIFIED (does not decide)"
             parts.append(f"MDC {number(m.mdc.value)}{flag}")
+        singles = {p.mdc.value for p in m.points if p.mdc is not None and p.mdc != m.mdc}
+        if singles:
+            parts.append(
+                f"single-activity MDC {', '.join(number(v) for v in sorted(singles))} "
+                "where one activity was rated"
+            )
         if parts:
             source = m.mcids[0].source if m.mcids else m.mdc.source if m.mdc else ""
             name = "NPRS (each region)" if m.instrument_id == "nprs" else _short(m)
@@ -98,7 +112,10 @@ def _threshold_lines(measures: Sequence[MeasureTrajectory]) -> Text:
 
 def _first_table(t: Trajectory) -> Table:
     table = Table(
-        title="Time to first clinically important improvement (NPRS ≥ 2 points and ≥ 30%)",
+        title=(
+            "Time to first clinically important improvement "
+            "(NPRS ≥ 2 points and ≥ 30%, and ≥ the MDC of 2 points)"
+        ),
         title_justify="left",
     )
     table.add_column("Region", max_width=30, overflow="fold")
@@ -135,6 +152,70 @@ def _strength_table(t: Trajectory) -> Table:
     return table
 
 
+def _reading_cell(p: DynamometryPoint | None) -> Text:
+    if p is None:
+        return Text("?", style="dim")
+    text = Text(f"{number(p.value)} {p.unit}")
+    normalised = []
+    if p.torque_nm_per_kg is not None:
+        normalised.append(f"{number(p.torque_nm_per_kg, 2)}/kg")
+    if p.percent_body_weight is not None:
+        normalised.append(f"{number(p.percent_body_weight)}%BW")
+    if normalised:
+        text.append("\n" + " ".join(normalised), style="dim")
+    return text
+
+
+def _side_table(t: Trajectory) -> Table:
+    """Each dynamometry reading by visit and side, normalised, with the side-to-side
+    asymmetry against the LSI measurement error (MDC about 27%, preprint rs-9252188)."""
+    table = Table(
+        title="Dynamometry by visit and side (N·m/kg, % body weight; asymmetry vs LSI MDC)",
+        title_justify="left",
+    )
+    table.add_column("Muscle / action", max_width=18, overflow="fold")
+    table.add_column("Visit", no_wrap=True)
+    table.add_column("Left / midline", justify="right")
+    table.add_column("Right", justify="right")
+    table.add_column("LSI", justify="right")
+    table.add_column("Asymmetry", max_width=17, overflow="fold")
+    pairs = {(s.date, s.muscle, s.action, s.position): s for s in t.side_to_side}
+    rows: dict[tuple[str, str, str], dict[dt.date, dict[str | None, DynamometryPoint]]] = {}
+    for p in t.dynamometry_readings:
+        rows.setdefault((p.muscle, p.action, p.position), {}).setdefault(p.date, {})[p.side] = p
+    for (muscle, action, position), visits in rows.items():
+        name = f"{muscle.replace('_', ' ')} · {action.replace('_', ' ')} ({position.replace('_', ' ')})"
+        for day, sides in visits.items():
+            pair = pairs.get((day, muscle, action, position))
+            when = (
+                "baseline"
+                if day == t.baseline_date
+                else f"{number(t.weeks_since_treatment(day))} wk"
+            )
+            midline = sides.keys() == {None}
+            if midline:
+                left, right = _reading_cell(sides[None]), Text("—", style="dim")
+            else:
+                left, right = _reading_cell(sides.get("left")), _reading_cell(sides.get("right"))
+            if pair is None:
+                lsi = Text("—", style="dim")
+                verdict = Text("midline muscle" if midline else "one side only", style="dim")
+            else:
+                a = pair.asymmetry
+                lsi = Text(f"{number(a.limb_symmetry_index, 0)}%")
+                verdict = Text(
+                    f"{number(a.asymmetry_percent, 0)}% {'≥' if a.beyond_measurement_error else '<'} "
+                    f"{number(a.mdc_percent, 0)}%\n",
+                )
+                verdict.append(
+                    "possible deficit" if a.beyond_measurement_error else "within error",
+                    style="yellow" if a.beyond_measurement_error else "green",
+                )
+            table.add_row(name, when, left, right, lsi, verdict)
+            name = ""
+    return table
+
+
 def _other_tables(t: Trajectory) -> list[Table]:
     tables = []
     if t.dynamometry:
@@ -150,6 +231,8 @@ def _other_tables(t: Trajectory) -> list[Table]:
                 c.status + (f" (MDC {number(c.mdc)})" if c.mdc is not None else ""),
             )
         tables.append(hhd)
+    if t.dynamometry_readings:
+        tables.append(_side_table(t))
     if t.function:
         fn = Table(title="Function tests (no hip-OA MCID exists)", title_justify="left")
         fn.add_column("Test", max_width=22, overflow="fold")
@@ -238,7 +321,8 @@ def render(
     )
     console.print(
         Text(
-            "✔ clinically important (verified MCID)  ✔? meets only an unverified threshold  "
+            "✔ clinically important (verified MCID, ≥ MDC)  ✔? meets only an unverified "
+            "threshold  ↑~/↓~ meets the MCID but within measurement error (< MDC)  "
             "↑/↓ better/worse below the MCID or no MCID  = no change  ? not recorded (unknown)",
             style="dim",
         )
@@ -260,5 +344,7 @@ def render(
         console.print(table)
     for note in t.notes:
         console.print(Text(f"Rule: {note}", style="dim"))
+    for warning in t.warnings:
+        console.print(Text(f"Caution: {warning}", style="yellow"))
     console.print(_summary_panel("Summary for the clinician", clinician))
     console.print(_summary_panel("Summary for the patient", patient))
