@@ -117,7 +117,9 @@ MARKS: dict[str, Callable[[], Marks]] = {
     "DiagnosticReport": imaging.marks,
 }
 """What a resource of each kept type must contain to be kept (every type but Patient)."""
+assert MARKS.keys() == MAPPERS.keys(), "every mapped type names its marks"
 UNMARKED = "nothing hipspine keeps in it (passed over unparsed)"
+
 
 class _Screen:
     """Judges a raw NDJSON line by its leading resource type and :data:`MARKS`, without
