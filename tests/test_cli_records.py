@@ -47,6 +47,13 @@ def test_upgrade_status_backup_restore_and_verify(data_dir: Path, tmp_path: Path
     result = runner.invoke(app, ["backup", str(dump), "--format", "dump"])
     assert result.exit_code == 0, result.output
     assert dump.exists()
+    db = Database(f"sqlite:///{data_dir / 'hipspine.sqlite3'}")
+    with db.engine.connect() as connection:
+        last = connection.exec_driver_sql(
+            "SELECT action, resource, client FROM audit_event ORDER BY seq DESC LIMIT 1"
+        ).one()
+    db.dispose()
+    assert tuple(last) == ("backup", "database", "hipspine backup")  # the backup is audited
 
     # A second backup to the same file is refused rather than overwritten.
     again = runner.invoke(app, ["backup", str(dump), "--format", "dump"])
@@ -62,11 +69,20 @@ def test_upgrade_status_backup_restore_and_verify(data_dir: Path, tmp_path: Path
     db = Database(f"sqlite:///{data_dir / 'hipspine.sqlite3'}")
     with db.engine.connect() as connection:
         names = [row[0] for row in connection.exec_driver_sql("SELECT name FROM patient")]
+        log = connection.exec_driver_sql(
+            "SELECT action, resource, client FROM audit_event ORDER BY seq"
+        ).all()
     db.dispose()
     assert names == ["John"]  # Mary, added after the backup, is gone
+    # The restored chain (John's creation; the backup came after its snapshot) notes the
+    # restore itself.
+    assert [tuple(row) for row in log] == [
+        ("create", "patient", None),
+        ("restore", "database", "hipspine restore"),
+    ]
 
     verified = runner.invoke(app, ["db", "verify-audit"])
-    assert verified.exit_code == 0 and "intact: 1 entries" in verified.output
+    assert verified.exit_code == 0 and "intact: 2 entries" in verified.output
 
 
 def test_verify_audit_reports_a_broken_chain(data_dir: Path) -> None:
@@ -148,3 +164,36 @@ def test_open_clinic_then_serve_and_sign_in(data_dir: Path, tmp_path: Path) -> N
         server.terminate()
         output = server.communicate(timeout=10)[0].decode()
     assert "correct horse battery" not in output and token not in output  # no secrets in logs
+
+
+def test_report_after_the_demo_as_the_readme_says(data_dir: Path, tmp_path: Path) -> None:
+    """`make demo`, then the README's `hipspine report "John Example" --out john.pdf`."""
+    missing = runner.invoke(app, ["report", "John Example", "--out", str(tmp_path / "a.pdf")])
+    assert missing.exit_code == 2
+    assert "no database at" in missing.output and "make demo" in missing.output
+    assert missing.output.startswith("error:") and "Traceback" not in missing.output
+    assert not (data_dir / "hipspine.sqlite3").exists()  # and no empty database left behind
+
+    demo = runner.invoke(app, ["demo", "--no-serve", "--cohort", "0"])
+    assert demo.exit_code == 0, demo.output
+    assert str(data_dir / "hipspine.sqlite3") in demo.output
+
+    out = tmp_path / "john.pdf"
+    written = runner.invoke(app, ["report", "John Example", "--out", str(out)])
+    assert written.exit_code == 0, written.output
+    assert out.read_bytes().startswith(b"%PDF")
+
+    unknown = runner.invoke(app, ["report", "Nobody Here", "--out", str(out)])
+    assert unknown.exit_code == 2
+    assert "no patient" in unknown.output and "Traceback" not in unknown.output
+
+    # Running the demo again replaces its own database, never a clinic's.
+    assert runner.invoke(app, ["demo", "--no-serve", "--cohort", "0"]).exit_code == 0
+    _add_patient(data_dir, "Mary")
+    refused = runner.invoke(app, ["demo", "--no-serve", "--cohort", "0"])
+    assert refused.exit_code == 2
+    db = Database(f"sqlite:///{data_dir / 'hipspine.sqlite3'}")
+    with db.engine.connect() as connection:
+        names = {row[0] for row in connection.exec_driver_sql("SELECT name FROM patient")}
+    db.dispose()
+    assert {"Mary", "John Example"} <= names

@@ -205,17 +205,19 @@ def backup(
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing backup file.")] = False,
 ) -> None:
-    """Back up the clinic database (consistent snapshot; the app may keep running)."""
+    """Back up the clinic database (consistent snapshot; the app may keep running; audited)."""
+    from hipspine.store.audit import record_command
     from hipspine.store.backup import BackupError
     from hipspine.store.backup import backup as run
 
     kind: Literal["sqlite", "dump"] | None = None if format is None else format.value
+    db = _database()
     try:
-        info = run(
-            _database(), path, format=kind, overwrite=overwrite, progress=_progress("backed up")
-        )
+        info = run(db, path, format=kind, overwrite=overwrite, progress=_progress("backed up"))
     except BackupError as error:
         raise _fail(str(error)) from None
+    # Every patient's data left the database: audited, after the snapshot was taken.
+    record_command(db, "backup", "hipspine backup")
     typer.echo(
         f"backup written: {info.path} ({info.format}, revision {info.revision}, {sum(info.rows.values())} rows)"
     )
@@ -228,14 +230,18 @@ def restore(
         bool, typer.Option(help="Replace a database that already holds data.")
     ] = False,
 ) -> None:
-    """Restore the clinic database from a backup (stop the app first)."""
+    """Restore the clinic database from a backup (stop the app first; audited)."""
+    from hipspine.store.audit import record_command
     from hipspine.store.backup import BackupError, RestoreRefused
     from hipspine.store.backup import restore as run
 
+    db = _database()
     try:
-        info = run(_database(), path, replace=replace, progress=_progress("restored"))
+        info = run(db, path, replace=replace, progress=_progress("restored"))
     except (BackupError, RestoreRefused) as error:
         raise _fail(str(error)) from None
+    # Appended to the restored chain, so the log itself says it was restored, and when.
+    record_command(db, "restore", "hipspine restore")
     typer.echo(
         f"restored {sum(info.rows.values())} rows from {info.path} (revision {info.revision})"
     )

@@ -26,6 +26,7 @@ from hipspine.store.models import (
     PortalLink,
     Procedure,
     QuestionnaireResponse,
+    RedFlagAcknowledgement,
     StoredAssessment,
     StrengthTest,
     TherapyRegimen,
@@ -196,6 +197,11 @@ def one_of_each(patient_id: str, day: date = DAY0) -> list[Base]:
             engine_version="0.1.0",
             category="both",
             result={"category": "both", "because": ["faber", "facet"]},
+        ),
+        RedFlagAcknowledgement(
+            patient_id=patient_id,
+            flag="malignancy_screen",
+            note="ESR 12, radiograph and MRI unremarkable",
         ),
     ]
 

@@ -54,7 +54,19 @@ def test_every_records_operation_appends_exactly_one_right_entry(db, world: Worl
 
     goal = ids[Goal]
     one_entry(lambda r: r.patient(world.john), "read", "patient", world.john, world.john)
-    one_entry(lambda r: r.patients(), "list", "patient", None, None)
+    # A listing is one entry per patient on the page (John, Mary: by name), none else.
+    before = len(_entries(db))
+    with db.transaction() as s:
+        Records(s, actor).patients()
+    listed = _entries(db)[before:]
+    assert [(e.action, e.resource, e.resource_id, e.patient_id) for e in listed] == [
+        ("list", "patient", world.john, world.john),
+        ("list", "patient", world.mary, world.mary),
+    ]
+    before = len(_entries(db))
+    with db.transaction() as s:
+        assert Records(s, actor).patients(search="nobody").items == []
+    assert [(e.action, e.patient_id) for e in _entries(db)[before:]] == [("list", None)]
     before = len(_entries(db))
     with db.transaction() as s:
         ann = Records(s, actor).add_patient(name="Ann")
@@ -142,6 +154,33 @@ def test_refusals_are_recorded_after_the_refused_work_is_rolled_back(db, world: 
         "refused",
     )
     assert e.patient_id is None  # the refusal does not reveal whose record it was
+    assert _verify(db).intact
+
+
+def test_refusals_name_the_patient_when_that_reveals_nothing(db, world: World):
+    """The patient the caller addressed, or the owner of a record of the actor's own
+    clinic, is recorded; the owner of another clinic's record never is."""
+    ids = add_records(db, world.clinician_a, world.john)
+    attempts = [
+        # (actor, attempt, patient expected in the refusal)
+        (world.clinician_b, lambda r: r.patient(world.john), world.john),
+        (world.clinician_b, lambda r: r.list(Goal, world.john), world.john),
+        (world.clinician_b, lambda r: r.get_of(Goal, world.john, ids[Goal]), world.john),
+        (world.clinician_b, lambda r: r.get(Goal, ids[Goal]), None),
+        (world.clinician_b, lambda r: r.delete(Goal, ids[Goal]), None),
+        (world.mary_self, lambda r: r.get(Goal, ids[Goal]), world.john),
+        (world.mary_self, lambda r: r.check_patient(Goal, world.mary, "create"), world.mary),
+    ]
+    for actor, attempt, expected in attempts:
+        with pytest.raises(AccessRefused) as refused, db.transaction() as s:
+            attempt(Records(s, actor))
+        record_refusal(db, actor, refused.value)
+        last = _entries(db)[-1]
+        assert (last.outcome, last.actor_id, last.patient_id) == (
+            "refused",
+            actor.user_id,
+            expected,
+        ), refused.value
     assert _verify(db).intact
 
 

@@ -233,3 +233,45 @@ def _utc(value):
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
     return value
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_database_data_folder_and_backups_are_owner_only(tmp_path, monkeypatch):
+    """Health data on disk is readable by its owner only, whatever the umask: the data
+    folder (0700), the SQLite file and its WAL files, and both backup formats (0600)."""
+    import os
+
+    from hipspine.config import load_settings
+
+    monkeypatch.setenv("HIPSPINE_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("HIPSPINE_SECRET_KEY", raising=False)
+    monkeypatch.delenv("HIPSPINE_DATABASE_URL", raising=False)
+    old_umask = os.umask(0o022)
+    try:
+        settings = load_settings()
+        assert _mode(settings.data_dir) == 0o700
+        db = Database(settings.database_url)
+        upgrade(db)
+        world = make_world(db)
+        add_records(db, world.clinician_a, world.john)
+        database = Path(str(db.url.database))
+        for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+            assert _mode(path) == 0o600, path
+        elsewhere = tmp_path / "other" / "folder" / "clinic.sqlite3"
+        fresh = Database(f"sqlite:///{elsewhere}")
+        assert _mode(elsewhere.parent) == 0o700 and _mode(elsewhere) == 0o600
+        fresh.dispose()
+        for kind in ("sqlite", "dump"):
+            written = backup(db, tmp_path / "backups" / f"clinic.{kind}", format=kind).path
+            assert _mode(written) == 0o600, kind
+        assert _mode(tmp_path / "backups") == 0o700
+        db.dispose()
+        # A database file left readable by an older version is tightened when opened.
+        database.chmod(0o644)
+        Database(settings.database_url).dispose()
+        assert _mode(database) == 0o600
+    finally:
+        os.umask(old_umask)

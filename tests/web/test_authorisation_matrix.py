@@ -15,6 +15,7 @@ from typing import Any
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from hipspine.store.models import Clinic, Patient, User
 from tests.web.world import PASSWORD, RECORD_KINDS, ROLES, UPDATES, World, create_body
 
 TARGETS = ("own", "other_patient", "other_clinic")
@@ -169,7 +170,11 @@ def _request(
         headers = {"Authorization": f"Bearer {world.new_token('A', role)}"}
     if row.scope == "user":
         url = path.replace("{record_id}", c.users["clinician"])
-        body = {"name": "Renamed"} if method == "PATCH" else None
+        body = (
+            {"name": "Renamed", "version": _version(world, User, c.users["clinician"])}
+            if method == "PATCH"
+            else None
+        )
     elif row.scope == "collection" and path == "/api/fhir":
         body = FHIR_UPLOAD
     elif row.scope == "collection" and method == "POST":
@@ -184,7 +189,7 @@ def _request(
             }
         )
     elif row.scope == "collection" and method == "PATCH":
-        body = {"name": "Clinic A"}
+        body = {"name": "Clinic A", "version": _version(world, Clinic, world.clinics["A"].id)}
     elif row.scope == "portal" and path.endswith("/pain-map"):
         body = {"entries": [], "submission_key": "k1"}
     elif row.scope == "portal":
@@ -194,9 +199,7 @@ def _request(
             else None
         )
     elif row.kind == "patient":
-        body = (
-            {"version": _patient_version(world, clinic, patient_id)} if method == "PATCH" else None
-        )
+        body = {"version": _version(world, Patient, patient_id)} if method == "PATCH" else None
     elif row.kind is not None:
         records = c.records[which]
         if method == "POST":
@@ -211,13 +214,11 @@ def _request(
     return client.request(method, url, headers=headers, json=body)
 
 
-def _patient_version(world: World, clinic: str, patient_id: str) -> int:
-    from hipspine.store.models import Patient
-
+def _version(world: World, model: type[Clinic | User | Patient], record_id: str) -> int:
     with world.db.transaction() as session:
-        patient = session.get(Patient, patient_id)
-        assert patient is not None
-        return patient.version
+        record = session.get(model, record_id)
+        assert record is not None
+        return record.version
 
 
 def test_authorisation_matrix(app, client, world):
@@ -264,3 +265,17 @@ def test_listings_show_only_what_the_role_may_see(client, world):
     assert [p["id"] for p in mine["items"]] == [a.patients["own"]]
     users = client.get("/api/users", headers=world.headers("A", "admin")).json()
     assert {u["id"] for u in users["items"]} == set(a.users.values())
+
+
+def test_the_openapi_documents_every_refusal_the_matrix_expects(app):
+    """A client reading the OpenAPI learns every error status a role may get (e.g. 403
+    for a patient on a staff-only operation)."""
+    schema = app.openapi()
+    missing = []
+    for method, path in _endpoints(app):
+        row = MATRIX[(method, path)]
+        expected = {_expected(row, r, t, method) for r in ROLES for t in TARGETS} - {OK}
+        documented = set(schema["paths"][path][method.lower()]["responses"])
+        if {str(status) for status in expected} - documented:
+            missing.append(f"{method} {path}: {sorted(expected)} vs {sorted(documented)}")
+    assert not missing, "\n".join(missing)

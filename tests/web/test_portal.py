@@ -138,7 +138,9 @@ def test_only_due_instruments_and_valid_answers(client, world):
 
 def test_disabled_instruments_are_refused(client, world):
     response = client.patch(
-        "/api/clinic", json={"disabled_instruments": ["hoos"]}, headers=world.headers("A", "admin")
+        "/api/clinic",
+        json={"disabled_instruments": ["hoos"], "version": 1},
+        headers=world.headers("A", "admin"),
     )
     assert response.status_code == 200
     patient = world.clinics["A"].patients["own"]

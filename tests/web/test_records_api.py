@@ -4,11 +4,13 @@ optimistic concurrency, pagination, scoring, assessments, request ids and audit.
 from __future__ import annotations
 
 import copy
+from datetime import date
 
 from hipspine.clinical.assessment import ENGINE_VERSION
 from tests.web.world import JOHN_CASE, ODI_ANSWERS
 
 PROBLEM = "application/problem+json"
+DAY_AFTER = date(2026, 1, 1)
 
 
 def _fields(response):
@@ -282,7 +284,9 @@ def test_admin_manages_users(client, world):
     )
     assert _fields(no_patient) == ["patient_id"]
     me = world.clinics["A"].users["admin"]
-    demote = client.patch(f"/api/users/{me}", json={"role": "clinician"}, headers=headers)
+    demote = client.patch(
+        f"/api/users/{me}", json={"role": "clinician", "version": 1}, headers=headers
+    )
     assert demote.status_code == 422
 
 
@@ -310,3 +314,93 @@ def test_logs_carry_no_patient_data_or_secrets(client, world, caplog):
         "nobody@example.org",
     ):
         assert secret not in text
+
+
+def _core_limits():
+    """The function tests' limits as the clinical core's series model states them."""
+    import annotated_types
+
+    from hipspine.clinical.series import FunctionTests
+    from hipspine.reports.progress import FUNCTION_FIELDS
+
+    limits = {}
+    for test, field in FUNCTION_FIELDS.items():
+        info = FunctionTests.model_fields[field]
+        high = next(m.le for m in info.metadata if isinstance(m, annotated_types.Le))
+        whole = "int" in str(info.annotation)
+        limits[test] = (high, whole)
+    return limits
+
+
+def test_function_tests_are_checked_against_the_cores_limits(client, world):
+    """One source of truth: whatever the API stores, the core accepts when it builds the
+    patient's series, and what the core refuses, the API refuses naming the field."""
+    headers = world.headers("A", "clinician")
+    url = _url(world, "function-tests")
+    for test, (high, whole) in _core_limits().items():
+        body = {"test": test, "value": high, "tested_on": "2025-12-01"}
+        assert client.post(url, json=body, headers=headers).status_code == 201, test
+        over = client.post(url, json={**body, "value": high + 0.5}, headers=headers)
+        assert over.status_code == 422 and _fields(over) == ["value"], test
+        assert f"{high:g}" in over.json()["errors"][0]["message"]
+        if whole:
+            half = client.post(url, json={**body, "value": 12.5}, headers=headers)
+            assert half.status_code == 422 and "whole number" in half.text
+    patient = world.clinics["A"].patients["own"]
+    from hipspine.reports.progress import progress, read_patient_file
+    from hipspine.store.records import Records
+
+    with world.db.transaction() as session:
+        progress(read_patient_file(Records(session, world.actor("A")), patient), DAY_AFTER)
+
+
+def test_a_stored_value_the_core_refuses_gives_a_clear_report_answer(client, world):
+    """A value stored before the limits were shared (or by another route) does not crash
+    the report: the clinician is told which measurement to correct."""
+    from hipspine.store.models import FunctionTest
+    from hipspine.store.records import Records
+    from tests.web.pages.test_pages import signed_in
+
+    patient = world.clinics["A"].patients["own"]
+    high, _ = _core_limits()["gait_speed"]
+    with world.db.transaction() as session:
+        Records(session, world.actor("A")).add(
+            FunctionTest(
+                patient_id=patient,
+                test="gait_speed",
+                value=high + 1.5,
+                unit="m/s",
+                tested_on=DAY_AFTER,
+            )
+        )
+    signed_in(client, world)
+    report = client.get(f"/patients/{patient}/report.pdf")
+    assert report.status_code == 422, report.text[:300]
+    assert "text/html" in report.headers["content-type"]
+    assert "gait_speed" in report.text and "corrected" in report.text
+    assert client.get(f"/patients/{patient}").status_code == 200
+
+
+def test_two_administrators_changing_one_clinic_or_user(client, world):
+    """The second change made from the same read is refused (409), not silently lost."""
+    headers = world.headers("A", "admin")
+    read = client.get("/api/clinic", headers=headers).json()
+    first = {"disabled_instruments": ["hoos"], "version": read["version"]}
+    second = {"disabled_instruments": ["odi"], "version": read["version"]}
+    assert client.patch("/api/clinic", json=first, headers=headers).status_code == 200
+    lost = client.patch("/api/clinic", json=second, headers=headers)
+    assert lost.status_code == 409
+    assert client.get("/api/clinic", headers=headers).json()["disabled_instruments"] == ["hoos"]
+
+    user = world.clinics["A"].users["clinician"]
+    version = client.get(f"/api/users/{user}", headers=headers).json()["version"]
+    renamed = client.patch(
+        f"/api/users/{user}", json={"name": "Dr One", "version": version}, headers=headers
+    )
+    assert renamed.status_code == 200 and renamed.json()["version"] == version + 1
+    stale = client.patch(
+        f"/api/users/{user}", json={"name": "Dr Two", "version": version}, headers=headers
+    )
+    assert stale.status_code == 409
+    missing = client.patch(f"/api/users/{user}", json={"name": "Dr Three"}, headers=headers)
+    assert missing.status_code == 422

@@ -178,7 +178,7 @@ def test_password_change_by_admin_ends_sign_ins(client, world):
     user_id = world.clinics["A"].users["clinician"]
     response = client.patch(
         f"/api/users/{user_id}",
-        json={"password": "a new long password"},
+        json={"password": "a new long password", "version": 1},
         headers=world.headers("A", "admin"),
     )
     assert response.status_code == 200
@@ -198,3 +198,35 @@ def test_open_clinic_bootstraps_an_administrator(client, web):
     assert me["id"] == user_id and me["role"] == "admin"
     clinic = client.get("/api/clinic", headers={"Authorization": f"Bearer {token}"}).json()
     assert clinic["id"] == clinic_id
+
+
+def test_parallel_guesses_cannot_pass_the_limit(db, tmp_path):
+    """Attempts arriving together are each counted before the (real, slow) Argon2 check,
+    so no more than the limit are ever checked: the rest wait."""
+    import threading
+    from collections import Counter
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from hipspine.config import Settings
+    from hipspine.web import WebOptions, create_app
+
+    options = WebOptions(secure_cookies=False)  # the production Argon2 parameters
+    app = create_app(db, Settings(tmp_path, str(db.url), "k" * 40), options)
+    auth.open_clinic(app.state.web, "Clinic", "victim@example.org", "V", "the right password")
+    client = TestClient(app)
+    attempts = 4 * options.failures_per_account
+    start = threading.Barrier(attempts)
+
+    def guess(i: int) -> int:
+        start.wait()
+        return _sign_in(client, "victim@example.org", f"guess {i}").status_code
+
+    with ThreadPoolExecutor(attempts) as pool:
+        answers = Counter(pool.map(guess, range(attempts)))
+    assert answers == {
+        401: options.failures_per_account,
+        429: attempts - options.failures_per_account,
+    }
+    assert _sign_in(client, "victim@example.org", "the right password").status_code == 429

@@ -9,6 +9,7 @@ web page, :mod:`hipspine.reports.charts`), the plan, the goal, and the latest as
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ def _date(value: Any) -> str:
 
 
 _ENV.filters["date"] = _date
+_ENV.filters["long_dates"] = lambda text: re.sub(
+    r"\b(\d{4}-\d{2}-\d{2})\b", lambda m: _date(dt.date.fromisoformat(m.group(1))), str(text)
+)
 _ENV.filters["words"] = lambda v: "" if v is None else str(v).replace("_", " ")
 
 
@@ -76,19 +80,31 @@ def report_command(patient: str, out: Path) -> Path:
     """``hipspine report PATIENT``: write the PDF progress report of one patient to ``out``.
 
     ``PATIENT`` is the patient's id, record number or exact name (it must be unique across
-    clinics). The report is read as the clinic's system actor and audited as such. Returns
-    the path written; raises ``LookupError`` when the patient is not found or ambiguous.
+    clinics). The database is the configured one (after ``make demo``, the demo's), its
+    schema brought up to date first. The report is read as the clinic's system actor and
+    audited as such. Returns the path written; raises ``LookupError`` with a one-line
+    reason when there is no database yet, or the patient is not found or ambiguous.
     """
     from sqlalchemy import or_, select
+    from sqlalchemy.engine import make_url
 
     from hipspine.config import load_settings
     from hipspine.reports.progress import read_patient_file
     from hipspine.store.audit import Actor
-    from hipspine.store.db import Database
+    from hipspine.store.migrate import open_database
     from hipspine.store.models import Clinic, Patient, Role
     from hipspine.store.records import Records
 
-    db = Database(load_settings().database_url)
+    url = load_settings().database_url
+    parsed = make_url(url)
+    path = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if path and path != ":memory:" and not Path(path).exists():
+        # Opening it would leave an empty database behind: say what to run instead.
+        raise LookupError(
+            f"no database at {parsed.database}: run `make demo` (or `hipspine demo`) "
+            "or record patients first"
+        )
+    db = open_database(url)
     try:
         with db.transaction() as session:
             found = (
@@ -105,7 +121,10 @@ def report_command(patient: str, out: Path) -> Path:
                 .all()
             )
             if not found:
-                raise LookupError(f"no patient with id, record number or name {patient!r}")
+                where = parsed.database if parsed.get_backend_name() == "sqlite" else "the database"
+                raise LookupError(
+                    f"no patient with id, record number or name {patient!r} in {where}"
+                )
             if len(found) > 1:
                 raise LookupError(
                     f"{len(found)} patients match {patient!r}; give the patient id instead"

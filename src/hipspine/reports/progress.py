@@ -40,6 +40,7 @@ from hipspine.store.models import (
     Patient,
     Procedure,
     QuestionnaireResponse,
+    RedFlagAcknowledgement,
     StoredAssessment,
     StrengthTest,
     TherapyRegimen,
@@ -123,6 +124,7 @@ class PatientFile:
     regimens: list[TherapyRegimen] = field(default_factory=list)
     goals: list[Goal] = field(default_factory=list)
     assessments: list[StoredAssessment] = field(default_factory=list)
+    acknowledgements: list[RedFlagAcknowledgement] = field(default_factory=list)
 
     @property
     def intake(self) -> Encounter | None:
@@ -134,6 +136,23 @@ class PatientFile:
     def latest_assessment(self) -> StoredAssessment | None:
         """The most recently stored assessment."""
         return self.assessments[-1] if self.assessments else None
+
+    def assessed_visit(self, assessment: Any) -> dt.date:
+        """The date of the visit an assessment assessed (its encounter's date).
+
+        An assessment is about the case as recorded at that visit, not about the day it
+        was stored; when it has no encounter, the day it was stored.
+        """
+        for encounter in self.encounters:
+            if encounter.id == assessment.encounter_id:
+                return encounter.occurred_on
+        created: dt.datetime = assessment.created_at
+        return created.date()
+
+    def acknowledgement(self, flag: str) -> RedFlagAcknowledgement | None:
+        """The latest acknowledgement of the red flag ``flag`` (its id), or None."""
+        found = [a for a in self.acknowledgements if a.flag == flag]
+        return max(found, key=lambda a: a.created_at) if found else None
 
 
 def _all(records: Records, model: type[Any], patient_id: str) -> list[Any]:
@@ -159,6 +178,7 @@ def read_patient_file(records: Records, patient_id: str) -> PatientFile:
     file.regimens = _all(records, TherapyRegimen, patient_id)
     file.goals = _all(records, Goal, patient_id)
     file.assessments = _all(records, StoredAssessment, patient_id)
+    file.acknowledgements = _all(records, RedFlagAcknowledgement, patient_id)
     return file
 
 
@@ -372,72 +392,219 @@ __all__ = [
 ]
 
 
-def clinic_files(records: Records, patients: Sequence[Patient]) -> dict[str, PatientFile]:
-    """The files of several patients of the actor's clinic, read in one query per table.
+_CLINIC_TABLES: dict[str, type[Any]] = {
+    "episodes": Episode,
+    "encounters": Encounter,
+    "pain": PainRating,
+    "responses": QuestionnaireResponse,
+    "strength": StrengthTest,
+    "function": FunctionTest,
+    "medications": Medication,
+    "procedures": Procedure,
+    "regimens": TherapyRegimen,
+    "goals": Goal,
+    "acknowledgements": RedFlagAcknowledgement,
+}
 
-    For lists (what needs attention): audited as one ``list`` of ``patient_file`` per
-    patient rather than one entry per record. Patients of another clinic are left out.
-    """
-    from sqlalchemy import select
 
-    clinic_id = records.actor.clinic_id
-    mine = [p for p in patients if p.clinic_id == clinic_id]
-    files = {p.id: PatientFile(p) for p in mine}
-    if not files:
-        return files
-    tables: dict[str, type[Any]] = {
-        "episodes": Episode,
-        "encounters": Encounter,
-        "pain": PainRating,
-        "responses": QuestionnaireResponse,
-        "strength": StrengthTest,
-        "function": FunctionTest,
-        "medications": Medication,
-        "procedures": Procedure,
-        "regimens": TherapyRegimen,
-        "goals": Goal,
-        "assessments": StoredAssessment,
+@dataclass(frozen=True)
+class _ListedAssessment:
+    # The part of a stored assessment the list needs (its whole result is ~30 kB of JSON).
+    encounter_id: str | None
+    created_at: dt.datetime
+    result: dict[str, Any]
+
+
+def _fingerprints(session: Any, clinic_id: str) -> dict[str, tuple[Any, ...]]:
+    # Per patient of the clinic, a value that changes whenever one of their records is
+    # added, changed (versioned records) or deleted: per table, the count, the newest
+    # creation and the sum of versions.
+    from sqlalchemy import func, select
+
+    prints: dict[str, list[Any]] = {}
+    models: tuple[type[Any], ...] = (Patient, StoredAssessment, *_CLINIC_TABLES.values())
+    for model in models:
+        c = model.__table__.c
+        key = c.id if model is Patient else c.patient_id
+        aggregates = [func.count(), func.max(c.created_at)]
+        if "version" in c:
+            aggregates.append(func.sum(c.version))
+        for row in session.execute(
+            select(key, *aggregates).where(c.clinic_id == clinic_id).group_by(key)
+        ):
+            prints.setdefault(row[0], []).append((model.__tablename__, *row[1:]))
+    return {pid: tuple(parts) for pid, parts in prints.items() if parts[0][0] == "patient"}
+
+
+def _clinic_files(
+    session: Any, clinic_id: str, patient_ids: Sequence[str] | None = None
+) -> dict[str, PatientFile]:
+    # Plain rows (not ORM objects: a third of the time) with the models' attribute names;
+    # the translation above only reads attributes. ``patient_ids`` limits the patients.
+    from sqlalchemy import case, null, select
+
+    def mine(c: Any, key: Any) -> Any:
+        where = c.clinic_id == clinic_id
+        return where if patient_ids is None else where & key.in_(list(patient_ids))
+
+    patients = Patient.__table__
+    files = {
+        row.id: PatientFile(row)
+        for row in session.execute(select(patients).where(mine(patients.c, patients.c.id)))
     }
-    for attribute, model in tables.items():
-        column = model.__table__.c
-        rows = records.session.execute(
-            select(model)
-            .where(column.clinic_id == clinic_id, column.patient_id.in_(list(files)))
-            .order_by(column.created_at, column.id)
-        ).scalars()
+    for attribute, model in _CLINIC_TABLES.items():
+        table = model.__table__
+        columns = list(table.c)
+        if model is QuestionnaireResponse:
+            # Answers and context are read for the PSFS only (activity names); parsing
+            # them for every response was a third of the list's time.
+            psfs = table.c.instrument == "psfs"
+            columns = [
+                case((psfs, col), else_=null()).label(col.name)
+                if col.name in ("answers", "context")
+                else col
+                for col in columns
+            ]
+        rows = session.execute(
+            select(*columns)
+            .where(mine(table.c, table.c.patient_id))
+            .order_by(table.c.created_at, table.c.id)
+        )
         for row in rows:
-            getattr(files[row.patient_id], attribute).append(row)
+            if row.patient_id in files:
+                getattr(files[row.patient_id], attribute).append(row)
+    c = StoredAssessment.__table__.c
+    for row in session.execute(
+        select(
+            c.patient_id,
+            c.encounter_id,
+            c.created_at,
+            c.result["red_flags"].label("red_flags"),
+            c.result["unscreened_red_flags"].label("unscreened"),
+            c.result[("conclusion", "label")].label("conclusion"),
+        )
+        .where(mine(c, c.patient_id))
+        .order_by(c.created_at, c.id)
+    ):
+        if row.patient_id in files:
+            result = {
+                "red_flags": row.red_flags or [],
+                "unscreened_red_flags": row.unscreened or [],
+                "conclusion": {"label": row.conclusion},
+            }
+            listed: list[Any] = files[row.patient_id].assessments
+            listed.append(_ListedAssessment(row.encounter_id, row.created_at, result))
     for file in files.values():
         file.encounters.sort(key=lambda e: e.occurred_on)
         file.procedures.sort(key=lambda p: p.performed_on)
-        records.note("list", "patient_file", patient_id=file.patient.id)
     return files
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What the patient list shows of one patient."""
+
+    patient_id: str
+    name: str
+    attention: tuple[Attention, ...]
+    conclusion: str | None
+    last_visit: dt.date | None
+    acknowledged: tuple[Attention, ...] = ()
+
+    @property
+    def urgency(self) -> tuple[int, int]:
+        """Sort key, most urgent first: the most urgent kind of item (:data:`URGENCY`;
+        ``len(URGENCY)`` when nothing needs attention), then its level."""
+        if not self.attention:
+            return (len(URGENCY), 0)
+        first = self.attention[0]  # attention() sorts its items by urgency
+        return (URGENCY.index(first.kind), _LEVEL_ORDER[first.level])
+
+
+# Per clinic, per patient: (fingerprint, day, overview); bounded by the clinics' patients.
+_OVERVIEWS: dict[str, dict[str, tuple[tuple[Any, ...], dt.date, Overview]]] = {}
+
+
+def _overview(file: PatientFile, today: dt.date) -> Overview:
+    try:
+        found = progress(file, today)
+    except SeriesError:
+        found = None
+    latest = file.latest_assessment
+    return Overview(
+        file.patient.id,
+        file.patient.name,
+        tuple(attention(file, today, found)),
+        (latest.result.get("conclusion") or {}).get("label") if latest else None,
+        file.encounters[-1].occurred_on if file.encounters else None,
+        tuple(acknowledged_flags(file)),
+    )
+
+
+def clinic_overview(records: Records, today: dt.date) -> dict[str, Overview]:
+    """What needs attention for every patient of the actor's clinic (staff only), by id.
+
+    Computed for the whole clinic so that the list can be sorted and filtered by it
+    before it is paged. Each patient's overview is kept in memory until one of their
+    records changes or the day does, so a list after one visit recomputes one patient.
+    Nothing is audited here: the list audits the patients it shows
+    (:meth:`Records.patients_by_id`).
+    """
+    from hipspine.store.records import STAFF, AccessRefused
+
+    clinic_id = records.actor.clinic_id
+    if records.actor.role not in STAFF or clinic_id is None:
+        raise AccessRefused("patient", None, "list")
+    prints = _fingerprints(records.session, clinic_id)
+    known = _OVERVIEWS.get(clinic_id, {})
+    stale = [
+        pid
+        for pid, fingerprint in prints.items()
+        if pid not in known or known[pid][0] != fingerprint or known[pid][1] != today
+    ]
+    fresh = {}
+    if stale:
+        # A short id list is sent as parameters; past that, the clinic is read whole.
+        subset = stale if len(stale) <= 200 else None
+        for pid, file in _clinic_files(records.session, clinic_id, subset).items():
+            if pid in prints:
+                fresh[pid] = (prints[pid], today, _overview(file, today))
+    current = {pid: fresh[pid] if pid in fresh else known[pid] for pid in prints}
+    _OVERVIEWS[clinic_id] = current
+    return {pid: entry[2] for pid, entry in current.items()}
 
 
 @dataclass(frozen=True)
 class Attention:
     """One thing about a patient that needs the clinic's attention."""
 
-    kind: str  # red_flag | overdue | due | non_responder | unassessed
-    level: str  # danger | warning | info
+    kind: str  # one of URGENCY, or "acknowledged" (shown, never counted as attention)
+    level: str  # danger | warning | info | muted
     text: str
 
 
 _URGENCY_LEVEL = {"emergency": "danger", "urgent": "danger", "consider": "warning"}
+_LEVEL_ORDER = {"danger": 0, "warning": 1, "info": 2}
+# What needs attention, most urgent first: a red flag, a follow-up whose window closed, a
+# measure that did not respond, a follow-up due now, red flags not screened, a case not
+# yet assessed.
+URGENCY = ("red_flag", "overdue", "non_responder", "due", "unscreened", "unassessed")
 
 
 def schedule_of(file: PatientFile, today: dt.date) -> Any:
     """The follow-up schedule status (core ``schedule_status``) from the treatment date.
 
     The start is the first procedure, else the first encounter; a visit is any encounter
-    or measurement date up to today. None when the patient has no encounter yet.
+    (but a procedure: the injection is not a follow-up visit, and counting it would put
+    the baseline on the procedure day) or measurement date up to today. None when the
+    patient has no encounter yet.
     """
     from hipspine.clinical.schedule import follow_up_schedule, schedule_status
 
     starts = [p.performed_on for p in file.procedures] or [e.occurred_on for e in file.encounters]
     if not starts:
         return None
-    visits = {e.occurred_on for e in file.encounters}
+    visits = {e.occurred_on for e in file.encounters if e.kind != "procedure"}
     visits |= {r.rated_on for r in file.pain} | {r.completed_on for r in file.responses}
     visits |= {s.tested_on for s in file.strength} | {f.tested_on for f in file.function}
     return schedule_status(
@@ -445,13 +612,40 @@ def schedule_of(file: PatientFile, today: dt.date) -> Any:
     )
 
 
+def _is_acknowledged(file: PatientFile, flag: dict[str, Any]) -> bool:
+    # Only a "consider" flag can be acknowledged; urgent and emergency ones always count.
+    return flag.get("urgency") == "consider" and file.acknowledgement(flag.get("id", "")) is not None
+
+
+def acknowledged_flags(file: PatientFile) -> list[Attention]:
+    """The latest assessment's red flags a clinician acknowledged (a ``consider`` flag with
+    a :class:`~hipspine.store.models.RedFlagAcknowledgement` for its id): still shown, as
+    muted items, but no longer needing attention (:func:`attention` leaves them out)."""
+    latest = file.latest_assessment
+    if latest is None:
+        return []
+    return [
+        Attention(
+            "acknowledged",
+            "muted",
+            f"Red flag ({flag.get('urgency')}) acknowledged: {flag.get('condition')}",
+        )
+        for flag in latest.result.get("red_flags", [])
+        if _is_acknowledged(file, flag)
+    ]
+
+
 def attention(file: PatientFile, today: dt.date, found: Progress | None = None) -> list[Attention]:
-    """What needs attention: red flags (never hidden), overdue or due follow-ups, measures
-    whose latest change makes the patient a non-responder, a case not yet assessed."""
+    """What needs attention: red flags (never hidden; a ``consider`` flag a clinician
+    acknowledged is listed by :func:`acknowledged_flags` instead), overdue or due
+    follow-ups, measures whose latest change makes the patient a non-responder, a case not
+    yet assessed."""
     items: list[Attention] = []
     latest = file.latest_assessment
     if latest is not None:
         for flag in latest.result.get("red_flags", []):
+            if _is_acknowledged(file, flag):
+                continue
             items.append(
                 Attention(
                     "red_flag",
@@ -461,8 +655,10 @@ def attention(file: PatientFile, today: dt.date, found: Progress | None = None) 
             )
         unscreened = latest.result.get("unscreened_red_flags") or []
         if unscreened:
+            # Unknown, not negative, but not a red flag that fired either: it ranks after
+            # the follow-ups (URGENCY).
             items.append(
-                Attention("red_flag", "warning", f"{len(unscreened)} red flag(s) not screened")
+                Attention("unscreened", "warning", f"{len(unscreened)} red flag(s) not screened")
             )
     elif file.intake is not None:
         items.append(Attention("unassessed", "info", "Case recorded, not yet assessed"))
@@ -493,5 +689,4 @@ def attention(file: PatientFile, today: dt.date, found: Progress | None = None) 
         for m in (*found.trajectory.pain, *found.trajectory.questionnaires):
             if m.responder.status == "non-responder":
                 items.append(Attention("non_responder", "warning", f"Non-responder: {m.label}"))
-    order = {"danger": 0, "warning": 1, "info": 2}
-    return sorted(items, key=lambda a: order[a.level])
+    return sorted(items, key=lambda a: (URGENCY.index(a.kind), _LEVEL_ORDER[a.level]))

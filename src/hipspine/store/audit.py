@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from hipspine.store.db import WRITE_LOCK
+from hipspine.store.db import WRITE_LOCK, Database
 from hipspine.store.models import AuditEvent, now
 
 GENESIS = "0" * 64
@@ -93,24 +93,65 @@ def record(
     return event
 
 
+def record_command(db: Database, action: str, command: str) -> AuditEvent:
+    """Append an entry for a command run on the whole database (``backup``, ``restore``)
+    in a transaction of its own; the actor is the command, as no user is signed in."""
+    actor = Actor(user_id=None, role="admin", clinic_id=None, client=command)
+    with db.transaction() as session:
+        return record(session, actor, action, "database")
+
+
 @dataclass(frozen=True)
 class Verification:
-    """Result of checking the chain: entries checked and the first broken one, if any."""
+    """Result of checking the chain: entries checked and the first broken one, if any.
+
+    With a ``clinic_id``, also that clinic's own entries: how many were checked and the
+    newest one's ``seq`` and ``hash`` (to keep outside the database: if the newest entries
+    are ever deleted, that entry is missing from a later check, see ``anchor_found``).
+    """
 
     checked: int
     broken_at: int | None
     reason: str = ""
+    clinic_checked: int = 0
+    last_seq: int | None = None
+    last_hash: str | None = None
+    anchor_found: bool | None = None
 
     @property
     def intact(self) -> bool:
         return self.broken_at is None
 
 
-def verify(session: Session, *, batch: int = 5000) -> Verification:
-    """Walk the whole chain in order and report the first entry that does not fit."""
+def verify(
+    session: Session,
+    *,
+    batch: int = 5000,
+    clinic_id: str | None = None,
+    anchor: str | None = None,
+) -> Verification:
+    """Walk the whole chain in order and report the first entry that does not fit.
+
+    ``clinic_id`` adds that clinic's count and newest entry; ``anchor`` (a hash kept from
+    an earlier check) reports whether that entry is still in the chain.
+    """
     expected_prev = GENESIS
-    checked = 0
+    checked = clinic_checked = 0
     last_seq = 0
+    newest: tuple[int, str] | None = None
+    found = None if anchor is None else False
+
+    def result(broken_at: int | None, reason: str = "") -> Verification:
+        return Verification(
+            checked,
+            broken_at,
+            reason,
+            clinic_checked,
+            newest[0] if newest else None,
+            newest[1] if newest else None,
+            found,
+        )
+
     while True:
         rows = session.execute(
             select(AuditEvent)
@@ -120,17 +161,18 @@ def verify(session: Session, *, batch: int = 5000) -> Verification:
         ).scalars()
         page = list(rows)
         if not page:
-            return Verification(checked, None)
+            return result(None)
         for event in page:
             if event.prev_hash != expected_prev:
-                return Verification(
-                    checked, event.seq, "previous-hash link broken (entry removed or reordered)"
-                )
+                return result(event.seq, "previous-hash link broken (entry removed or reordered)")
             if entry_hash(event.prev_hash, event) != event.hash:
-                return Verification(
-                    checked, event.seq, "entry content changed after it was written"
-                )
+                return result(event.seq, "entry content changed after it was written")
             expected_prev = event.hash
             checked += 1
             last_seq = event.seq
+            if clinic_id is not None and event.clinic_id == clinic_id:
+                clinic_checked += 1
+                newest = (event.seq, event.hash)
+            if anchor is not None and event.hash == anchor:
+                found = True
         session.expunge_all()

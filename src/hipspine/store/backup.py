@@ -45,14 +45,13 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import sqlalchemy as sa
-from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from hipspine.store.db import Database
-from hipspine.store.migrate import SCRIPTS
+from hipspine.store.db import Database, private_file, private_folder
+from hipspine.store.migrate import SCRIPTS, migrating, step
 
 __all__ = ["BackupError", "BackupInfo", "Progress", "RestoreRefused", "backup", "restore"]
 
@@ -102,7 +101,8 @@ def backup(
 
     ``format`` defaults to ``"sqlite"`` on SQLite and ``"dump"`` on PostgreSQL. The file
     appears at ``path`` only once complete (written beside it, then renamed), so a failed
-    or interrupted backup never leaves a file that looks whole.
+    or interrupted backup never leaves a file that looks whole. The file is readable by its
+    owner only (``0600``), and so is a folder created for it (``0700``).
     """
     target = Path(path)
     if target.exists() and not overwrite:
@@ -113,10 +113,12 @@ def backup(
     revision = _current_revision(db.engine)
     if revision is None:
         raise BackupError("the database has no hipspine schema (run the migrations first)")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(target.parent)
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
     try:
+        # Created owner-only before anything is written: a backup holds every patient.
+        private_file(partial)
         if chosen == "sqlite":
             rows = _backup_sqlite(db, partial, progress)
         else:
@@ -180,16 +182,6 @@ def _check_known(revision: str) -> None:
             f"the backup is at schema revision {revision!r}, which this version of hipspine "
             "does not know (made by a newer version?): upgrade hipspine, then restore"
         )
-
-
-def _migrate(connection: sa.Connection, revision: str, *, down: bool = False) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(SCRIPTS))
-    config.attributes["connection"] = connection
-    if down:
-        command.downgrade(config, revision)
-    else:
-        command.upgrade(config, revision)
 
 
 def _is_older(revision: str, than: str) -> bool:
@@ -366,9 +358,9 @@ def _restore_sqlite_file(
     finally:
         destination.close()
         origin.close()
-    with db.engine.begin() as connection:
+    with migrating(db) as connection:
         if _is_older(revision, _script().get_current_head() or revision):
-            _migrate(connection, "head")
+            step(connection, "head")
         tables = _reflect(connection)
         rows = _count_rows(connection, tables)
         final = _current_revision(connection) or revision
@@ -568,13 +560,15 @@ def _restore_rows(
 ) -> BackupInfo:
     _check_known(dump.revision)
     dialect = db.engine.dialect.name
-    with db.engine.connect() as connection, connection.begin():
+    # One transaction from the schema to the last row; on SQLite foreign keys are checked
+    # once, at the end (see migrating), so tables may be filled in any order.
+    with migrating(db) as connection:
         _refuse_unless_empty(connection, replace)
         current = _current_revision(connection)
         if current is not None and (replace or _is_older(dump.revision, current)):
             # Empty (or to be replaced): take the schema down to the backup's revision.
-            _migrate(connection, "base" if replace else dump.revision, down=True)
-        _migrate(connection, dump.revision)
+            step(connection, "base" if replace else dump.revision, down=True)
+        step(connection, dump.revision)
         tables = {t.name: t for t in _reflect(connection)}
         for part in dump.tables:
             table = tables.get(part.name)
@@ -615,7 +609,7 @@ def _restore_rows(
             )
         if dialect == "postgresql":
             _reset_sequences(connection, list(tables.values()))
-        _migrate(connection, "head")
+        step(connection, "head")
         final = _current_revision(connection) or dump.revision
     return BackupInfo(source, kind, final, dict(dump.counted))
 

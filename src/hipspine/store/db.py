@@ -8,10 +8,15 @@ advisory lock that guards the audit chain, *first*. Taking it only when the firs
 entry is appended (after the transaction may already hold row locks) deadlocks: a writer
 that read a record (audit, lock held) and then updates it waits for the row, while a writer
 that updated the row first waits for the lock.
+
+The engine hides statement parameters from its error messages (``hide_parameters``): a
+failed statement's parameters are patient data, and error messages end up in logs. A
+SQLite database is created owner-only (file ``0600``, a folder it creates ``0700``).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,10 +36,10 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {"echo": echo}
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             if self.url.database and self.url.database != ":memory:":
-                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+                private_file(Path(self.url.database))
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
@@ -58,6 +63,31 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def private_folder(path: Path) -> None:
+    """Create ``path`` (and missing parents) readable by its owner only; an existing folder
+    is left as it is (it may be shared on purpose, e.g. the working directory)."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def private_file(path: Path) -> None:
+    """Make sure ``path`` exists and only its owner can read or write it (``0600``).
+
+    A new file is created empty with that mode before SQLite opens it (SQLite gives its
+    ``-wal`` and ``-shm`` files the database file's mode); an existing one loses any group
+    and other permissions, where the owner may change them.
+    """
+    private_folder(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        try:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except OSError:
+            pass  # not ours to change: leave it to its owner
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -2,38 +2,75 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
 
 from hipspine.store.db import Database
 
 SCRIPTS = Path(__file__).with_name("migrations")
 
 
-def _config(db: Database) -> Config:
+def _config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(SCRIPTS))
     return config
 
 
+@contextmanager
+def migrating(db: Database) -> Iterator[Connection]:
+    """A connection in one transaction, for migrations.
+
+    SQLite alters a table by copying it and dropping the old one, and dropping a table
+    that other rows refer to would fail or cascade (deleting, say, every sign-in token with
+    its user table). So on SQLite foreign keys are not enforced while migrating (the pragma
+    only takes effect outside a transaction) and are checked, all of them, before commit.
+    """
+    with db.engine.connect() as connection:
+        raw = connection.connection.driver_connection if db.is_sqlite else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                yield connection
+                if raw is not None:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(
+                            f"migration left rows without their parent: {broken[:5]}"
+                        )
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
+
+
+def step(connection: Connection, revision: str, *, down: bool = False) -> None:
+    """Migrate to ``revision`` (up, or down with ``down``) on a connection of
+    :func:`migrating`."""
+    config = _config()
+    config.attributes["connection"] = connection
+    if down:
+        command.downgrade(config, revision)
+    else:
+        command.upgrade(config, revision)
+
+
 def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the schema up to ``revision`` (default: the latest)."""
-    config = _config(db)
-    with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with migrating(db) as connection:
+        step(connection, revision)
 
 
 def downgrade(db: Database, revision: str = "base") -> None:
     """Take the schema down to ``revision`` (default: empty)."""
-    config = _config(db)
-    with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+    with migrating(db) as connection:
+        step(connection, revision, down=True)
 
 
 def current(db: Database) -> str | None:
@@ -44,14 +81,12 @@ def current(db: Database) -> str | None:
 
 def head() -> str:
     """The latest revision shipped with this version of hipspine."""
-    config = Config()
-    config.set_main_option("script_location", str(SCRIPTS))
-    return str(ScriptDirectory.from_config(config).get_current_head())
+    return str(ScriptDirectory.from_config(_config()).get_current_head())
 
 
 def autogenerate(db: Database, message: str) -> None:
     """Write a new revision from the difference between the models and ``db`` (developers)."""
-    config = _config(db)
+    config = _config()
     with db.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.revision(config, message=message, autogenerate=True)

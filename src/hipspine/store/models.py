@@ -104,6 +104,9 @@ class Clinic(Base):
     name: Mapped[str] = mapped_column(String(200))
     disabled_instruments: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    # Two administrators changing the clinic's settings at once: the second is refused.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": version}
 
 
 class User(Base):
@@ -119,6 +122,8 @@ class User(Base):
     patient_id: Mapped[str | None] = mapped_column(ForeignKey("patient.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": version}
 
 
 class Patient(Base):
@@ -301,6 +306,7 @@ class TherapyRegimen(_PatientRecord, Base):
 
     episode_id: Mapped[str | None] = mapped_column(ForeignKey("episode.id", ondelete="SET NULL"))
     started_on: Mapped[date] = mapped_column(Date)
+    stopped_on: Mapped[date | None] = mapped_column(Date)  # the last day; None while it runs
     exercises: Mapped[list[Any]] = mapped_column(JSON)
     adherence_percent: Mapped[float | None] = mapped_column(Float)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -333,6 +339,27 @@ class StoredAssessment(_PatientRecord, Base):
     engine_version: Mapped[str] = mapped_column(String(20))
     category: Mapped[str] = mapped_column(String(20))
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class RedFlagAcknowledgement(_PatientRecord, Base):
+    """A clinician's acknowledgement of a "consider" red flag for one patient.
+
+    ``flag`` is the red flag's id (``clinical/data/red_flags.toml``, e.g. the malignancy
+    screen once ESR and imaging are recorded); ``assessment_id`` the assessment on which it
+    was seen (kept as None when that assessment goes). Who and when are ``created_by`` and
+    ``created_at``. The flag stays on the assessment, shown as acknowledged, and no longer
+    counts as needing attention; urgent and emergency flags cannot be acknowledged away.
+    Withdrawing is deleting it (audited).
+    """
+
+    __tablename__ = "red_flag_acknowledgement"
+    __table_args__ = (Index("ix_red_flag_acknowledgement_patient_flag", "patient_id", "flag"),)
+
+    flag: Mapped[str] = mapped_column(String(64))
+    assessment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("assessment.id", ondelete="SET NULL")
+    )
+    note: Mapped[str] = mapped_column(Text)
 
 
 class FhirSource(Base):

@@ -14,7 +14,8 @@ Rules (checked here, not in the web layer, so every entry point obeys them):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -36,6 +37,7 @@ from hipspine.store.models import (
     Patient,
     Procedure,
     QuestionnaireResponse,
+    RedFlagAcknowledgement,
     Role,
     StoredAssessment,
     StrengthTest,
@@ -56,16 +58,25 @@ PATIENT_RECORDS: dict[str, type[Base]] = {
     "therapy_regimen": TherapyRegimen,
     "goal": Goal,
     "assessment": StoredAssessment,
+    "red_flag_acknowledgement": RedFlagAcknowledgement,
 }
 PATIENT_WRITABLE = (QuestionnaireResponse, PainRating)
 STAFF = (Role.ADMIN.value, Role.CLINICIAN.value)
 
 
 class AccessRefused(LookupError):
-    """The record does not exist for this actor (absent, another clinic's, or not theirs)."""
+    """The record does not exist for this actor (absent, another clinic's, or not theirs).
 
-    def __init__(self, resource: str, record_id: str | None, action: str) -> None:
+    ``patient_id`` is the patient the refused access was about, when known without
+    revealing anything: the one the caller addressed, or the owner of a record of the
+    actor's own clinic; never the owner of another clinic's record.
+    """
+
+    def __init__(
+        self, resource: str, record_id: str | None, action: str, patient_id: str | None = None
+    ) -> None:
         self.resource, self.record_id, self.action = resource, record_id, action
+        self.patient_id = patient_id
         super().__init__(f"{resource} {record_id or ''} not found".replace("  ", " "))
 
 
@@ -86,6 +97,16 @@ class StaleVersion(RuntimeError):
 
 def _resource(model: type[Base]) -> str:
     return str(model.__tablename__)
+
+
+@contextmanager
+def _addressed(patient_id: str) -> Iterator[None]:
+    # The caller named this patient: a refusal may say so (it reveals nothing to them).
+    try:
+        yield
+    except AccessRefused as error:
+        error.patient_id = error.patient_id or patient_id
+        raise
 
 
 @dataclass
@@ -134,12 +155,16 @@ class Records:
         """The patient, if this actor may see them (audited)."""
         patient = self.session.get(Patient, patient_id)
         if patient is None or not self._may_read_patient(patient.id, patient.clinic_id):
-            raise AccessRefused("patient", patient_id, "read")
+            raise AccessRefused("patient", patient_id, "read", patient_id)
         self._audit("read", "patient", patient.id, patient.id)
         return patient
 
     def patients(self, *, offset: int = 0, limit: int = 50, search: str | None = None) -> Page:
-        """The clinic's patients (a patient sees only themselves), one page at a time."""
+        """The clinic's patients (a patient sees only themselves), one page at a time.
+
+        Audited as one ``list`` entry per patient on the page (an empty page: one entry
+        without a patient), so each patient's own history shows every listing they were on.
+        """
         query = select(Patient).where(Patient.clinic_id == self.actor.clinic_id)
         if self.actor.role == Role.PATIENT.value:
             query = query.where(Patient.id == self.actor.patient_id)
@@ -155,8 +180,33 @@ class Records:
             .scalars()
             .all()
         )
-        self._audit("list", "patient", None, self.actor.patient_id)
+        for patient in items:
+            self._audit("list", "patient", patient.id, patient.id)
+        if not items:
+            self._audit("list", "patient", None, None)
         return Page(items, total, offset, limit)
+
+    def patients_by_id(self, patient_ids: Sequence[str]) -> list[Patient]:
+        """These patients of the actor's clinic, in the order given (staff only).
+
+        For a list ordered by something other than the name (what needs attention first);
+        ids of another clinic are left out. Audited like :meth:`patients`: one ``list``
+        entry per patient returned.
+        """
+        if self.actor.role not in STAFF or not patient_ids:
+            return []
+        found = {
+            p.id: p
+            for p in self.session.execute(
+                select(Patient).where(
+                    Patient.clinic_id == self.actor.clinic_id, Patient.id.in_(list(patient_ids))
+                )
+            ).scalars()
+        }
+        items = [found[i] for i in patient_ids if i in found]
+        for patient in items:
+            self._audit("list", "patient", patient.id, patient.id)
+        return items
 
     def add_patient(self, **fields: Any) -> Patient:
         """Register a patient in the actor's clinic (staff only)."""
@@ -178,7 +228,9 @@ class Records:
         if record is None or patient_id is None or clinic_id is None:
             raise AccessRefused(_resource(model), record_id, "read")
         if not self._may_read_patient(patient_id, clinic_id):
-            raise AccessRefused(_resource(model), record_id, "read")
+            raise AccessRefused(
+                _resource(model), record_id, "read", self._own_clinic(patient_id, clinic_id)
+            )
         self._audit("read", _resource(model), record_id, patient_id)
         return record
 
@@ -209,7 +261,7 @@ class Records:
         patient_id = record.patient_id  # type: ignore[attr-defined]
         patient = self._require_patient(patient_id, "create", type(record))
         if not self._may_write(type(record), patient.id, patient.clinic_id):
-            raise AccessRefused(_resource(type(record)), None, "create")
+            raise AccessRefused(_resource(type(record)), None, "create", patient_id)
         record.clinic_id = patient.clinic_id  # type: ignore[attr-defined]
         record.created_by = self.actor.user_id  # type: ignore[attr-defined]
         self.session.add(record)
@@ -230,7 +282,9 @@ class Records:
             or clinic_id is None
             or not self._may_write(model, patient_id, clinic_id)
         ):
-            raise AccessRefused(_resource(model), record_id, "update")
+            raise AccessRefused(
+                _resource(model), record_id, "update", self._own_clinic(patient_id, clinic_id)
+            )
         current = getattr(record, "version", None)
         if current is None:
             raise ValueError(f"{_resource(model)} records cannot be changed once written")
@@ -259,7 +313,9 @@ class Records:
             or self.actor.role not in STAFF
             or not self._may_write(model, patient_id, clinic_id)
         ):
-            raise AccessRefused(_resource(model), record_id, "delete")
+            raise AccessRefused(
+                _resource(model), record_id, "delete", self._own_clinic(patient_id, clinic_id)
+            )
         self.session.delete(record)
         self.session.flush()
         self._audit("delete", _resource(model), record_id, patient_id)
@@ -268,7 +324,7 @@ class Records:
         """Refuse (as not found) unless this actor may ``action`` records of this patient."""
         patient = self._require_patient(patient_id, action, model)
         if action != "read" and not self._may_write(model, patient.id, patient.clinic_id):
-            raise AccessRefused(_resource(model), None, action)
+            raise AccessRefused(_resource(model), None, action, patient_id)
 
     # -- one patient's record, addressed through the patient ------------------------
 
@@ -278,12 +334,13 @@ class Records:
         # A record addressed under the wrong patient is "not found", like any other miss.
         record = self.session.get(model, record_id)
         if record is None or getattr(record, "patient_id", None) != patient_id:
-            raise AccessRefused(_resource(model), record_id, action)
+            raise AccessRefused(_resource(model), record_id, action, patient_id)
 
     def get_of(self, model: type[Record], patient_id: str, record_id: str) -> Record:
         """One record of this patient, if this actor may see it (audited)."""
         self._check_belongs(model, patient_id, record_id, "read")
-        return self.get(model, record_id)
+        with _addressed(patient_id):
+            return self.get(model, record_id)
 
     def update_of(
         self,
@@ -295,12 +352,14 @@ class Records:
     ) -> Record:
         """Change one record of this patient read at ``version`` (see :meth:`update`)."""
         self._check_belongs(model, patient_id, record_id, "update")
-        return self.update(model, record_id, version, changes)
+        with _addressed(patient_id):
+            return self.update(model, record_id, version, changes)
 
     def delete_of(self, model: type[Base], patient_id: str, record_id: str) -> None:
         """Delete one record of this patient (staff only; audited)."""
         self._check_belongs(model, patient_id, record_id, "delete")
-        self.delete(model, record_id)
+        with _addressed(patient_id):
+            self.delete(model, record_id)
 
     def response_by_submission_key(
         self, patient_id: str, submission_key: str
@@ -331,18 +390,29 @@ class Records:
     def _require_patient(self, patient_id: str, action: str, model: type[Base]) -> Patient:
         patient = self.session.get(Patient, patient_id)
         if patient is None or not self._may_read_patient(patient.id, patient.clinic_id):
-            raise AccessRefused(_resource(model), None, action)
+            raise AccessRefused(_resource(model), None, action, patient_id)
         return patient
+
+    def _own_clinic(self, patient_id: str | None, clinic_id: str | None) -> str | None:
+        # Whose record it is may be told in this clinic's log, not another clinic's.
+        return patient_id if clinic_id == self.actor.clinic_id else None
+
+
+def _identifier(value: str | None) -> str | None:
+    # Ids come from the caller here: keep only what fits the column.
+    return value if value is not None and len(value) <= 36 else None
 
 
 def record_refusal(db: Database, actor: Actor, error: AccessRefused) -> None:
-    """Audit a refused access in its own transaction (the refused one was rolled back)."""
+    """Audit a refused access in its own transaction (the refused one was rolled back),
+    with the patient it was about when that is known (see :class:`AccessRefused`)."""
     with db.transaction() as session:
         audit.record(
             session,
             actor,
             error.action,
             error.resource,
-            resource_id=error.record_id,
+            resource_id=_identifier(error.record_id),
+            patient_id=_identifier(error.patient_id),
             outcome="refused",
         )

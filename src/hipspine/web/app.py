@@ -13,9 +13,10 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hipspine import __version__
@@ -47,7 +48,13 @@ answer is 409 and nothing is written. Every read and write of patient data is au
 
 
 class RequestContext:
-    """Request id, security headers and a data-free access log line for every request."""
+    """Request id, security headers and a data-free access log line for every request.
+
+    It is also the last line against a crash: an exception that no handler answered is
+    answered here (a 500 problem, or the HTML error page, naming the request id) and logged
+    by type and request id only. It is never re-raised: Starlette and uvicorn would log its
+    traceback, whose text can carry patient data (a failed statement's values, say).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -61,10 +68,12 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         started = time.perf_counter()
+        response_started = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
@@ -76,6 +85,14 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception as error:
+            status = 500
+            if response_started:
+                # Too late for an error page: the client sees a cut-short response.
+                log.error("unhandled %s request_id=%s", type(error).__name__, request_id)
+            else:
+                response = _crash_response(scope, error)
+                await response(scope, receive, send_with_headers)
         finally:
             route = scope.get("route")
             # The route template, never the path: paths and queries can carry identifiers
@@ -88,6 +105,28 @@ class RequestContext:
                 (time.perf_counter() - started) * 1000,
                 request_id,
             )
+
+
+def _crash_response(scope: Scope, error: Exception) -> Response:
+    """The application's own answer to an unhandled exception (API problem or HTML page)."""
+    app = scope.get("app")
+    handler = getattr(app, "exception_handlers", {}).get(Exception)
+    if handler is not None:
+        try:
+            answer = handler(Request(scope), error)
+            if isinstance(answer, Response):
+                return answer
+        except Exception as failure:  # the error page itself failed: answer plainly
+            log.error("error page failed: %s", type(failure).__name__)
+    request = Request(scope)
+    log.error(
+        "unhandled %s request_id=%s",
+        type(error).__name__,
+        getattr(request.state, "request_id", "-"),
+    )
+    return problems.problem_response(
+        request, problems.ProblemError(500, "Something went wrong on our side.")
+    )
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -2,13 +2,17 @@
 
 * Passwords are hashed with Argon2id (pwdlib). An unknown, inactive or password-less
   account is checked against a dummy hash, so the answer takes as long as for a real one.
-* Failed sign-ins are counted per account and per client address in ``login_throttle``
-  (shared by every process); past the limit the answer is 429 with ``Retry-After``.
+* Sign-in attempts are counted per account and per client address in ``login_throttle``
+  (shared by every process), atomically and before the password is checked; a success
+  forgets its attempt. Past the limit the answer is 429 with ``Retry-After``.
 * A sign-in is an :class:`~hipspine.store.models.AuthToken`: 32 random bytes, of which only
   the SHA-256 is stored. The web gets it in a signed, HttpOnly, SameSite=Lax cookie; the
   API gets it as a bearer token. Both expire; signing out revokes.
 * Cookie-authenticated unsafe requests must carry ``X-CSRF-Token`` (double submit): the
   token is an HMAC of the session token, also given in a readable ``hipspine_csrf`` cookie.
+* The sign-in form, before any session exists, carries an HMAC of a nonce held in an
+  HttpOnly, SameSite=Strict cookie (signed double submit), and every form POST from another
+  site (``Sec-Fetch-Site``, else ``Origin``) is refused: no login CSRF.
 """
 
 from __future__ import annotations
@@ -16,14 +20,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from starlette.requests import Request
 from starlette.responses import Response
 
 from hipspine.store.models import AuthToken, LoginThrottle, TokenKind, User, now
@@ -33,7 +41,10 @@ from hipspine.web.problems import ProblemError
 SESSION_COOKIE = "hipspine_session"
 CSRF_COOKIE = "hipspine_csrf"
 CSRF_HEADER = "X-CSRF-Token"
+SIGN_IN_COOKIE = "hipspine_sign_in"
+SIGN_IN_TTL = timedelta(hours=12)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_NONCE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 SIGN_IN_FAILED = "The e-mail address or password is wrong."
 
 
@@ -77,6 +88,59 @@ def csrf_token(secret: str, raw: str) -> str:
 def csrf_ok(secret: str, raw: str, presented: str | None) -> bool:
     """True when the presented CSRF token belongs to this session."""
     return presented is not None and hmac.compare_digest(presented, csrf_token(secret, raw))
+
+
+def same_origin(request: Request) -> bool:
+    """False when the browser says this request comes from another site.
+
+    Browsers send ``Sec-Fetch-Site`` (computed by the browser, not the page): only
+    ``same-origin`` and ``none`` (typed or bookmarked) are ours. Older browsers send only
+    ``Origin``, which must then name this host. A client that sends neither is not a browser
+    being driven by another site; the CSRF token still guards it.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site.lower() in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    host = request.headers.get("host", "")
+    return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
+
+
+def sign_in_nonce(request: Request) -> str:
+    """The pre-session CSRF nonce of this browser (from its cookie), or a fresh one."""
+    nonce = request.cookies.get(SIGN_IN_COOKIE, "")
+    return nonce if _NONCE.match(nonce) else new_token()
+
+
+def sign_in_form_token(secret: str, nonce: str) -> str:
+    """The token the sign-in form carries for this nonce (signed double submit)."""
+    return _mac(secret, "sign-in", nonce)
+
+
+def sign_in_form_ok(secret: str, request: Request, presented: str | None) -> bool:
+    """True when the sign-in form's token matches this browser's pre-session cookie."""
+    nonce = request.cookies.get(SIGN_IN_COOKIE, "")
+    return (
+        bool(_NONCE.match(nonce))
+        and presented is not None
+        and hmac.compare_digest(presented, sign_in_form_token(secret, nonce))
+    )
+
+
+def set_sign_in_cookie(response: Response, ctx: WebContext, nonce: str) -> None:
+    """Give the browser its pre-session nonce: HttpOnly, SameSite=Strict, for the sign-in
+    form only, so another site's form cannot post a sign-in in this browser's name."""
+    response.set_cookie(
+        SIGN_IN_COOKIE,
+        nonce,
+        max_age=int(SIGN_IN_TTL.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=ctx.options.secure_cookies,
+        path="/sign-in",
+    )
 
 
 def set_session_cookies(response: Response, ctx: WebContext, raw: str) -> str:
@@ -170,52 +234,63 @@ def _throttle_keys(email: str, client: str | None) -> list[tuple[str, str]]:
     return keys
 
 
-def _retry_after(session: Session, ctx: WebContext, email: str, client: str | None) -> int | None:
+def _upsert(session: Session, key: str, moment: datetime, window: timedelta) -> Any:
+    expired = LoginThrottle.window_start < moment - window
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(LoginThrottle).values(key=key, failures=1, window_start=moment)
+    return statement.on_conflict_do_update(
+        index_elements=[LoginThrottle.key],
+        set_={
+            "failures": case((expired, 1), else_=LoginThrottle.failures + 1),
+            "window_start": case((expired, moment), else_=LoginThrottle.window_start),
+        },
+    ).returning(LoginThrottle.failures, LoginThrottle.window_start)
+
+
+def _count_attempt(ctx: WebContext, email: str, client: str | None) -> int | None:
+    """Count this attempt against every key *before* the password is checked; the seconds
+    to wait if any key is past its limit, else None.
+
+    Each key is one atomic insert-or-increment that returns the new count, so parallel
+    attempts each see a different count: no more than the limit ever reach the password
+    check, however many arrive at once.
+    """
     options = ctx.options
     limits = {"account": options.failures_per_account, "client": options.failures_per_client}
     moment = now()
     wait = 0.0
-    for kind, key in _throttle_keys(email, client):
-        row = session.get(LoginThrottle, key)
-        if row is None or row.failures < limits[kind]:
-            continue
-        ends = aware(row.window_start) + options.failure_window
-        if ends > moment:
-            wait = max(wait, (ends - moment).total_seconds())
+    with ctx.db.transaction() as session:
+        for kind, key in _throttle_keys(email, client):
+            failures, started = session.execute(
+                _upsert(session, key, moment, options.failure_window)
+            ).one()
+            if failures > limits[kind]:
+                ends = aware(started) + options.failure_window
+                wait = max(wait, (ends - moment).total_seconds(), 1.0)
     return math.ceil(wait) if wait > 0 else None
 
 
-def _count_failure(session: Session, ctx: WebContext, email: str, client: str | None) -> None:
-    # One atomic upsert per key, so concurrent failures are all counted (both databases).
-    moment = now()
-    expired = LoginThrottle.window_start < moment - ctx.options.failure_window
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    for _, key in _throttle_keys(email, client):
-        statement = insert(LoginThrottle).values(key=key, failures=1, window_start=moment)
-        statement = statement.on_conflict_do_update(
-            index_elements=[LoginThrottle.key],
-            set_={
-                "failures": case((expired, 1), else_=LoginThrottle.failures + 1),
-                "window_start": case((expired, moment), else_=LoginThrottle.window_start),
-            },
+def _succeeded(session: Session, email: str, client: str | None) -> None:
+    # The account starts afresh; the client's counter forgets this attempt only, so a
+    # clinic behind one address is not locked out by its own successful sign-ins.
+    keys = _throttle_keys(email, client)
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == keys[0][1]))
+    if len(keys) > 1:
+        session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.key == keys[1][1], LoginThrottle.failures > 0)
+            .values(failures=LoginThrottle.failures - 1)
         )
-        session.execute(statement)
-
-
-def _clear_account(session: Session, email: str) -> None:
-    row = session.get(LoginThrottle, _throttle_keys(email, None)[0][1])
-    if row is not None:
-        session.delete(row)
 
 
 def authenticate(ctx: WebContext, email: str, password: str, client: str | None) -> str:
     """The id of the user with these credentials; 401 if wrong, 429 when throttled.
 
-    Every path through this function verifies one Argon2 hash, so timing does not tell
-    whether the account exists.
+    The attempt is counted before the password is checked (and forgotten on success), so
+    parallel guesses cannot slip past the limit. Every attempt that is not throttled
+    verifies one Argon2 hash, so timing does not tell whether the account exists.
     """
-    with ctx.db.transaction() as session:
-        wait = _retry_after(session, ctx, email, client)
+    wait = _count_attempt(ctx, email, client)
     if wait is not None:
         raise ProblemError(
             429,
@@ -234,17 +309,14 @@ def authenticate(ctx: WebContext, email: str, password: str, client: str | None)
         ok, rehashed = False, None
     else:
         ok, rehashed = ctx.passwords.verify_and_update(password, stored)
-    with ctx.db.transaction() as session:
-        if not ok or user_id is None:
-            _count_failure(session, ctx, email, client)
-        else:
-            _clear_account(session, email)
-            if rehashed is not None:
-                account = session.get(User, user_id)
-                if account is not None:
-                    account.password_hash = rehashed
     if not ok or user_id is None:
         raise unauthenticated(SIGN_IN_FAILED)
+    with ctx.db.transaction() as session:
+        _succeeded(session, email, client)
+        if rehashed is not None:
+            account = session.get(User, user_id)
+            if account is not None:
+                account.password_hash = rehashed
     return user_id
 
 

@@ -14,8 +14,10 @@ Each step is its own function so other seeders (the synthetic cohort) compose wi
 from __future__ import annotations
 
 import json
+import re
+import sys
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,7 @@ DEMO_EMAIL = "demo@hipspine.example"
 DEMO_PASSWORD = "hipspine-demo"
 DEMO_CLINIC = "hipspine demo clinic"
 PROCEDURE_DAY = date(2025, 12, 8)
+_SYNTHETIC = re.compile(r"Synthetic clinic \d+ \(seed \d+\)")
 
 
 def _example(name: str) -> Any:
@@ -185,6 +188,57 @@ def _response(
     )
 
 
+def assessment_of(encounter: Encounter, *, suggest: bool = True) -> StoredAssessment:
+    """The engine's assessment of the encounter's case, stored as of the visit's date.
+
+    Demo data is dated as if it had been assessed at the visit (noon UTC). Without
+    ``suggest`` the next-test search is skipped (about 200 ms a case) and ``next_tests``
+    is stored as ``None``, meaning *not searched* rather than *none found*.
+    """
+    result = to_dict(assess(parse_case(encounter.case), suggest=suggest))
+    if not suggest:
+        result["next_tests"] = None
+    return StoredAssessment(
+        patient_id=encounter.patient_id,
+        encounter_id=encounter.id,
+        engine_version=result["engine_version"],
+        category=result["conclusion"]["category"],
+        result=result,
+        created_at=datetime.combine(encounter.occurred_on, time(12), tzinfo=UTC),
+    )
+
+
+def assess_recorded_cases(db: Database, actor: Actor, *, suggest: bool = True) -> int:
+    """Assess every case of the actor's clinic that has no stored assessment; the count.
+
+    The synthetic cohort is written with cases but no assessments; without this the
+    patient list would say "case recorded, not yet assessed" for most of the demo.
+    """
+    with db.transaction() as session:
+        assessed = select(StoredAssessment.encounter_id).where(
+            StoredAssessment.clinic_id == actor.clinic_id,
+            StoredAssessment.encounter_id.is_not(None),
+        )
+        pending = (
+            session.execute(
+                select(Encounter)
+                .where(
+                    Encounter.clinic_id == actor.clinic_id,
+                    Encounter.case.is_not(None),
+                    Encounter.id.not_in(assessed),
+                )
+                .order_by(Encounter.occurred_on, Encounter.id)
+            )
+            .scalars()
+            .all()
+        )
+        pending = [e for e in pending if e.case]  # a JSON null is not a case
+        records = Records(session, actor)
+        for encounter in pending:
+            records.add(assessment_of(encounter, suggest=suggest))
+        return len(pending)
+
+
 def seed_john(
     db: Database, actor: Actor, *, name: str = "John Example", identifier: str = "JOHN-001"
 ) -> str:
@@ -221,16 +275,7 @@ def seed_john(
                 note="Baseline (first visit)",
             )
         )
-        result = to_dict(assess(parse_case(case)))
-        records.add(
-            StoredAssessment(
-                patient_id=pid,
-                encounter_id=intake.id,
-                engine_version=result["engine_version"],
-                category=result["conclusion"]["category"],
-                result=result,
-            )
-        )
+        records.add(assessment_of(intake))
         # One record per period of use: 3 days a week before the procedure, fewer after.
         periods = [
             (date(2024, 11, 1), date(2026, 1, 18), 3.0),
@@ -397,6 +442,33 @@ def seed_demo(db: Database, password_hash: str) -> tuple[DemoClinic, str]:
     return clinic, seed_john(db, clinic.actor)
 
 
+def _refuse_foreign_data(path: Path) -> None:
+    """Exit with a one-line error if the SQLite file holds any clinic but the demo's.
+
+    The demo starts from a fresh database; it must never wipe a clinic's real records.
+    """
+    import sqlite3
+    from contextlib import closing
+
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+            names = [row[0] for row in connection.execute("SELECT name FROM clinic")]
+    except sqlite3.DatabaseError:
+        names = []  # no clinic table: an empty or unmigrated file
+    # The demo's clinic and the reproducible synthetic ones (``hipspine synth``) may go.
+    others = sorted({n for n in names if n != DEMO_CLINIC and not _SYNTHETIC.fullmatch(n)})
+    if others:
+        print(
+            f"error: {path} holds other clinics' records ({', '.join(others[:3])}"
+            f"{', …' if len(others) > 3 else ''}); the demo would replace it. Move it away "
+            "or point HIPSPINE_DATA_DIR at another folder.",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+
+
 def demo_command(
     data_dir: Path | None = None,
     host: str = "127.0.0.1",
@@ -404,11 +476,15 @@ def demo_command(
     serve: bool = True,
     cohort: int = 300,
 ) -> None:
-    """``hipspine demo``/``make demo``: a fresh SQLite in the data folder, John, and the app.
+    """``hipspine demo``/``make demo``: a fresh SQLite database, John, and the app.
 
-    Seeds John's whole journey and a synthetic cohort of ``cohort`` patients in the same
-    clinic, prints the address, the demo sign-in and a questionnaire link for John, then
-    serves until interrupted (``serve=False`` only seeds and prints).
+    The database is the one every other command uses (``hipspine report``, ``export``,
+    ``cohort``): ``<data folder>/hipspine.sqlite3``, the data folder being ``data_dir`` or
+    ``HIPSPINE_DATA_DIR`` (default ``./var``). It is replaced only when it holds nothing
+    but a previous demo. Seeds John's whole journey and a synthetic cohort of ``cohort``
+    patients in the same clinic (their cases assessed as of their visit), prints the
+    address, the demo sign-in and a questionnaire link for John, then serves until
+    interrupted (``serve=False`` only seeds and prints).
     """
     import os
 
@@ -422,8 +498,16 @@ def demo_command(
 
     base = load_settings()
     folder = (data_dir or base.data_dir).resolve()
+    if data_dir is None and os.environ.get("HIPSPINE_DATABASE_URL"):
+        print(
+            "error: the demo runs on the embedded SQLite in the data folder; unset "
+            "HIPSPINE_DATABASE_URL (or set HIPSPINE_DATA_DIR) to run it.",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "demo.sqlite3"
+    path = folder / "hipspine.sqlite3"
+    _refuse_foreign_data(path)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     settings = Settings(folder, f"sqlite:///{path}", base.secret_key)
@@ -444,7 +528,11 @@ def demo_command(
         from hipspine.analytics import synth
 
         synth.write(db, cohort, seed=7, into=[clinic.clinic_id])
-        print(f"  + a synthetic cohort of {cohort} patients (hipspine synth, seed 7)")
+        assessed = assess_recorded_cases(db, clinic.actor, suggest=False)
+        print(
+            f"  + a synthetic cohort of {cohort} patients (hipspine synth, seed 7), "
+            f"{assessed} cases assessed"
+        )
     with db.transaction() as session:
         records = Records(session, clinic.actor)
         _, raw = new_link(records, web, john, PortalLinkIn(instruments=["odi", "groc"]))

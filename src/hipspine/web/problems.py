@@ -8,6 +8,7 @@ Messages never echo patient data: they name fields and allowed values, not what 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -156,6 +157,31 @@ def _validation_errors(raw: Sequence[Any]) -> list[FieldError]:
     return errors
 
 
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: ([\w., ]+)")
+_POSTGRES_KEY = re.compile(r"Key \(([\w, ]+)\)=")
+_SCOPE_COLUMNS = frozenset({"clinic_id", "patient_id"})
+
+
+def unique_fields(error: IntegrityError) -> list[str]:
+    """The fields whose values are already taken, when ``error`` is a uniqueness conflict.
+
+    Only column names are read from the database's message (SQLite's text, PostgreSQL's
+    detail); the values it may quote are never kept. Columns that only scope the rule
+    (the clinic, the patient) are left out: the client did not choose them.
+    """
+    original = error.orig
+    columns: list[str] = []
+    sqlite = _SQLITE_UNIQUE.search(str(original))
+    if sqlite:
+        columns = [part.strip().rsplit(".", 1)[-1] for part in sqlite.group(1).split(",")]
+    elif getattr(original, "sqlstate", None) == "23505":  # PostgreSQL unique_violation
+        detail = getattr(getattr(original, "diag", None), "message_detail", None) or ""
+        key = _POSTGRES_KEY.search(detail)
+        if key:
+            columns = [part.strip() for part in key.group(1).split(",")]
+    return [c for c in columns if c not in _SCOPE_COLUMNS]
+
+
 def _refusal(request: Request, error: AccessRefused) -> None:
     actor = getattr(request.state, "actor", None)
     if actor is not None:
@@ -168,7 +194,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     def _problem(request: Request, error: ProblemError) -> JSONResponse:
         if isinstance(error, Forbidden) and error.resource:
-            _refusal(request, AccessRefused(error.resource, None, error.action))
+            addressed = request.path_params.get("patient_id")
+            _refusal(request, AccessRefused(error.resource, None, error.action, addressed))
         return problem_response(request, error)
 
     @app.exception_handler(AccessRefused)
@@ -201,9 +228,22 @@ def install(app: FastAPI) -> None:
     def _integrity(request: Request, error: IntegrityError) -> JSONResponse:
         # The database message can quote the values sent: never log or return it.
         log.info("integrity conflict request_id=%s", getattr(request.state, "request_id", "-"))
+        fields = unique_fields(error)
         return problem_response(
             request,
-            ProblemError(409, "This conflicts with a record that already exists."),
+            ProblemError(
+                409,
+                "This conflicts with a record that already exists"
+                + (f" (same {', '.join(fields)})." if fields else "."),
+                errors=[
+                    FieldError(
+                        field=name,
+                        location="body",
+                        message="already used by another record; choose another value",
+                    )
+                    for name in fields
+                ],
+            ),
         )
 
     @app.exception_handler(RequestValidationError)

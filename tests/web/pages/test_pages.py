@@ -16,15 +16,19 @@ from hipspine.web.auth import CSRF_COOKIE
 from tests.web.world import PASSWORD, World
 
 
+def sign_in_form(client: TestClient, **fields: str) -> Any:
+    """Sign in as a browser does: open the sign-in page, then post its form."""
+    page = client.get("/sign-in")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None, "the sign-in form carries no CSRF token"
+    return client.post(
+        "/sign-in", data={"csrf_token": token.group(1), **fields}, follow_redirects=False
+    )
+
+
 def signed_in(client: TestClient, world: World, clinic: str = "A", role: str = "clinician") -> str:
-    response = client.post(
-        "/sign-in",
-        data={
-            "email": world.clinics[clinic].emails[role],
-            "password": PASSWORD,
-            "next": "/patients",
-        },
-        follow_redirects=False,
+    response = sign_in_form(
+        client, email=world.clinics[clinic].emails[role], password=PASSWORD, next="/patients"
     )
     assert response.status_code == 303, response.text
     return str(client.cookies.get(CSRF_COOKIE))
@@ -46,27 +50,19 @@ def test_pages_need_sign_in_and_come_back(client: TestClient, world: World) -> N
     assert response.headers["location"] == f"/sign-in?next=/patients/{john}"
     page = client.get(response.headers["location"])
     assert page.status_code == 200 and 'name="next"' in page.text
-    wrong = client.post("/sign-in", data={"email": "admin@a.example.org", "password": "nope"})
+    wrong = sign_in_form(client, email="admin@a.example.org", password="nope")
     assert wrong.status_code == 401
     assert "wrong" in wrong.text and "text/html" in wrong.headers["content-type"]
-    response = client.post(
-        "/sign-in",
-        data={
-            "email": "clinician@a.example.org",
-            "password": PASSWORD,
-            "next": f"/patients/{john}",
-        },
-        follow_redirects=False,
+    response = sign_in_form(
+        client, email="clinician@a.example.org", password=PASSWORD, next=f"/patients/{john}"
     )
     assert response.headers["location"] == f"/patients/{john}"
     assert client.get(f"/patients/{john}").status_code == 200
 
 
 def test_no_open_redirect_after_sign_in(client: TestClient, world: World) -> None:
-    response = client.post(
-        "/sign-in",
-        data={"email": "clinician@a.example.org", "password": PASSWORD, "next": "//evil.example"},
-        follow_redirects=False,
+    response = sign_in_form(
+        client, email="clinician@a.example.org", password=PASSWORD, next="//evil.example"
     )
     assert response.headers["location"] == "/patients"
 
@@ -91,6 +87,78 @@ def test_list_and_patient_pages_respect_clinic_isolation(client: TestClient, wor
 def test_patients_use_the_portal_not_the_clinic_pages(client: TestClient, world: World) -> None:
     signed_in(client, world, "A", "patient")
     assert client.get("/patients").status_code == 403
+
+
+def test_another_site_cannot_sign_a_browser_in(client: TestClient, world: World) -> None:
+    """Login CSRF: a form on another site posting the attacker's credentials must not
+    leave this browser signed in to the attacker's account."""
+    email = world.clinics["A"].emails["clinician"]
+    credentials = {"email": email, "password": PASSWORD}
+
+    def session_set(response: Any) -> bool:
+        return any(
+            h.startswith("hipspine_session=") for h in response.headers.get_list("set-cookie")
+        )
+
+    # The attacker's page has no token and the browser holds no pre-session cookie.
+    bare = client.post("/sign-in", data=credentials, follow_redirects=False)
+    assert bare.status_code == 403 and not session_set(bare)
+    assert 'name="csrf_token"' in bare.text  # shown again, ready for a real sign-in
+    # A token the attacker got from their own visit does not match this browser's cookie.
+    attacker = TestClient(client.app)
+    stolen = re.search(r'name="csrf_token" value="([^"]+)"', attacker.get("/sign-in").text)
+    assert stolen is not None
+    client.get("/sign-in")
+    forged = client.post(
+        "/sign-in", data={**credentials, "csrf_token": stolen.group(1)}, follow_redirects=False
+    )
+    assert forged.status_code == 403 and not session_set(forged)
+    # The browser says where the form came from: another site is refused, even with a token.
+    for headers in (
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+    ):
+        page = client.get("/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        refused = client.post(
+            "/sign-in",
+            data={**credentials, "csrf_token": token.group(1)},
+            headers=headers,
+            follow_redirects=False,
+        )
+        assert refused.status_code == 403 and not session_set(refused), headers
+    # The same form from hipspine's own page, as a browser sends it, signs in.
+    ok = sign_in_form(client, **credentials)
+    assert ok.status_code == 303 and session_set(ok)
+    page = client.get("/sign-in")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    same = client.post(
+        "/sign-in",
+        data={**credentials, "csrf_token": token.group(1)},
+        headers={"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"},
+        follow_redirects=False,
+    )
+    assert same.status_code == 303
+
+
+def test_forms_from_another_site_are_refused(client: TestClient, world: World) -> None:
+    csrf = signed_in(client, world)
+    john = world.clinics["A"].patients["own"]
+    body = {"name": "naproxen", "pattern": "as_needed", "csrf_token": csrf}
+    before = count(world, Medication, john)
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+        refused = client.post(f"/patients/{john}/plan/medication", data=body, headers=headers)
+        assert refused.status_code == 403, headers
+    assert count(world, Medication, john) == before
+    ok = client.post(
+        f"/patients/{john}/plan/medication", data=body,
+        headers={"Sec-Fetch-Site": "same-origin"}, follow_redirects=False,
+    )  # fmt: skip
+    assert ok.status_code == 303 and count(world, Medication, john) == before + 1
 
 
 def test_forms_need_the_csrf_token(client: TestClient, world: World) -> None:
@@ -283,7 +351,7 @@ def test_demo_seeding_composes(db: Any, web: Any, client: TestClient) -> None:
     john = seed_john(db, clinic.actor)
     second = seed_john(db, clinic.actor, name="John Again", identifier="JOHN-002")
     assert john != second
-    client.post("/sign-in", data={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
+    sign_in_form(client, email=DEMO_EMAIL, password=DEMO_PASSWORD)
     listing = client.get("/patients")
     assert "John Example" in listing.text and "Red flag (consider)" in listing.text
     page = client.get(f"/patients/{john}")
@@ -301,5 +369,6 @@ def test_demo_command_without_serving(
     out = capsys.readouterr().out
     assert "http://127.0.0.1:8123" in out and "demo@hipspine.example" in out
     assert "/portal#" in out
-    assert (tmp_path / "demo.sqlite3").exists()
+    assert (tmp_path / "hipspine.sqlite3").exists()  # the database every command uses
+    assert "cases assessed" in out
     assert date.today()  # the demo's "today" is the real date: schedules are judged on it

@@ -8,14 +8,17 @@ clinical vocabulary (one source of truth); a case document is checked by
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
+import annotated_types
 from fastapi import APIRouter
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from hipspine.clinical.case import CaseError, UsePattern, condition_ids, parse_case
 from hipspine.clinical.mmt import MRC_GRADES, MRCGrade
+from hipspine.clinical.series import FunctionTests
 from hipspine.clinical.vocabulary import SPINAL_LEVELS, Side, muscles, regions
+from hipspine.reports.progress import FUNCTION_FIELDS
 from hipspine.store.models import (
     Encounter,
     EncounterKind,
@@ -258,16 +261,39 @@ def _strength(body: StrengthTestIn, records: Records, patient_id: str) -> dict[s
 
 # -- function -------------------------------------------------------------------------
 
-FUNCTION_TESTS = {
-    "six_minute_walk": ("m", 1500.0),
-    "chair_stand_30s": ("stands", 60.0),
-    "gait_speed": ("m/s", 5.0),
-}
+FUNCTION_UNITS = {"six_minute_walk": "m", "chair_stand_30s": "stands", "gait_speed": "m/s"}
+
+
+def function_limits(test: str) -> tuple[float, float, bool]:
+    """(lowest, highest, whole numbers only) for a function test, read from the clinical
+    core's series model, which refuses anything else when it computes the trajectory."""
+    field = FunctionTests.model_fields[FUNCTION_FIELDS[test]]
+    low: Any = next(m.ge for m in field.metadata if isinstance(m, annotated_types.Ge))
+    high: Any = next(m.le for m in field.metadata if isinstance(m, annotated_types.Le))
+    return float(low), float(high), int in get_args(field.annotation)
+
+
+def function_value_problem(test: str, value: float) -> str | None:
+    """Why the clinical core would refuse ``value`` for ``test``, or None if it accepts it."""
+    try:
+        FunctionTests.model_validate({FUNCTION_FIELDS[test]: value})
+    except ValidationError:
+        low, high, whole = function_limits(test)
+        kind = "a whole number" if whole else "a number"
+        return f"{test} must be {kind} from {low:g} to {high:g} {FUNCTION_UNITS[test]}"
+    return None
 
 
 class FunctionTestIn(In):
     test: Literal["six_minute_walk", "chair_stand_30s", "gait_speed"]
-    value: float = Field(ge=0, le=1500)
+    value: float = Field(
+        ge=0,
+        le=max(function_limits(t)[1] for t in FUNCTION_UNITS),
+        description="; ".join(
+            f"{t}: {function_limits(t)[0]:g}–{function_limits(t)[1]:g} {u}"
+            for t, u in FUNCTION_UNITS.items()
+        ),
+    )
     unit: str | None = Field(
         default=None,
         description="m (six-minute walk), stands (30-second chair stand), m/s (gait speed)",
@@ -286,11 +312,11 @@ class FunctionTestOut(RecordOut):
 
 
 def _function(body: FunctionTestIn, records: Records, patient_id: str) -> dict[str, Any]:
-    unit, maximum = FUNCTION_TESTS[body.test]
+    unit = FUNCTION_UNITS[body.test]
     if body.unit is not None and body.unit != unit:
         raise invalid("unit", f"{body.test} is recorded in {unit}")
-    if body.value > maximum:
-        raise invalid("value", f"{body.test} must be between 0 and {maximum:g} {unit}")
+    if problem := function_value_problem(body.test, body.value):
+        raise invalid("value", problem)
     require_owned(records.session, Encounter, body.encounter_id, patient_id, "encounter_id")
     return {**body.model_dump(), "unit": unit}
 

@@ -29,7 +29,13 @@ from hipspine.web.api.common import (
     page_of,
     require_owned,
 )
-from hipspine.web.api.resources import READ_ERRORS, WRITE_ERRORS, Kind, add_routes
+from hipspine.web.api.resources import (
+    READ_ERRORS,
+    STAFF_READ_ERRORS,
+    WRITE_ERRORS,
+    Kind,
+    add_routes,
+)
 from hipspine.web.context import WebContext
 from hipspine.web.deps import EVERYONE, STAFF, ActorDep, RecordsDep, SessionDep, WebDep, allow
 from hipspine.web.problems import FieldError, Invalid, ProblemError, invalid
@@ -338,7 +344,7 @@ def create_portal_link(
 @router.get(
     "/patients/{patient_id}/portal-links",
     response_model=Page[PortalLinkOut],
-    responses=READ_ERRORS,
+    responses=STAFF_READ_ERRORS,
     dependencies=[Depends(allow(*STAFF, resource="portal_link", action="list"))],
     tags=["portal"],
     summary="A patient's portal links and what was completed through each",

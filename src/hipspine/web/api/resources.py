@@ -55,6 +55,7 @@ class Kind:
 
 
 READ_ERRORS = responses(401, 404, 422)
+STAFF_READ_ERRORS = responses(401, 403, 404, 422)  # a patient is refused outright
 WRITE_ERRORS = responses(401, 403, 404, 409, 422)
 
 

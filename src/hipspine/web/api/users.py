@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import Field, StringConstraints, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -14,6 +14,7 @@ from hipspine.clinical import instruments
 from hipspine.store import audit
 from hipspine.store.audit import Actor
 from hipspine.store.models import Clinic, Role, User
+from hipspine.store.records import Records, StaleVersion
 from hipspine.web import auth
 from hipspine.web.api.common import (
     Email,
@@ -26,9 +27,10 @@ from hipspine.web.api.common import (
     Out,
     Page,
     PathId,
+    Versioned,
 )
 from hipspine.web.deps import EVERYONE, ActorDep, RecordsDep, SessionDep, WebDep, allow
-from hipspine.web.problems import ProblemError, invalid, responses
+from hipspine.web.problems import FieldError, ProblemError, invalid, responses
 
 router = APIRouter(prefix="/api", tags=["administration"])
 Password = Annotated[str, StringConstraints(min_length=10, max_length=128)]
@@ -45,7 +47,7 @@ class UserIn(In):
     patient_id: Id | None = Field(default=None, description="Required for role patient")
 
 
-class UserUpdate(In):
+class UserUpdate(Versioned):
     name: Name | None = None
     role: Role | None = None
     active: bool | None = None
@@ -60,6 +62,7 @@ class UserOut(Out):
     patient_id: str | None
     active: bool
     created_at: Moment
+    version: int
 
 
 def _own_user(session: Session, actor: Actor, user_id: str) -> User:
@@ -76,13 +79,22 @@ def _own_user(session: Session, actor: Actor, user_id: str) -> User:
     dependencies=ADMIN_ONLY,
     summary="The clinic's users",
 )
-def list_users(session: SessionDep, actor: ActorDep, offset: Offset = 0, limit: Limit = 50) -> Any:
+def list_users(records: RecordsDep, offset: Offset = 0, limit: Limit = 50) -> Any:
+    session, actor = records.session, records.actor
     query = select(User).where(User.clinic_id == actor.clinic_id)
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    users = session.execute(query.order_by(User.email).offset(offset).limit(limit)).scalars()
+    users = list(session.execute(query.order_by(User.email).offset(offset).limit(limit)).scalars())
+    for user in users:
+        _audit_patient_account(records, "list", user)
     return Page[UserOut](
         items=[UserOut.model_validate(u) for u in users], total=total, offset=offset, limit=limit
     )
+
+
+def _audit_patient_account(records: Records, action: str, user: User) -> None:
+    # A patient's account (name, e-mail address) is patient data; staff accounts are not.
+    if user.patient_id is not None:
+        records.note(action, "user", record_id=user.id, patient_id=user.patient_id)
 
 
 @router.post(
@@ -105,7 +117,11 @@ def create_user(body: UserIn, records: RecordsDep, web: WebDep) -> Any:
         select(User.id).where(func.lower(User.email) == body.email.lower())
     ).first()
     if taken is not None:
-        raise ProblemError(409, "A user with this e-mail address already exists.")
+        raise ProblemError(
+            409,
+            "A user with this e-mail address already exists.",
+            errors=[FieldError(field="email", location="body", message="already in use")],
+        )
     user = User(
         clinic_id=actor.clinic_id,
         email=body.email,
@@ -127,21 +143,25 @@ def create_user(body: UserIn, records: RecordsDep, web: WebDep) -> Any:
     dependencies=ADMIN_ONLY,
     summary="Read a user",
 )
-def read_user(record_id: PathId, session: SessionDep, actor: ActorDep) -> Any:
-    return UserOut.model_validate(_own_user(session, actor, record_id))
+def read_user(record_id: PathId, records: RecordsDep) -> Any:
+    user = _own_user(records.session, records.actor, record_id)
+    _audit_patient_account(records, "read", user)
+    return UserOut.model_validate(user)
 
 
 @router.patch(
     "/users/{record_id}",
     response_model=UserOut,
-    responses=responses(401, 403, 404, 422),
+    responses=responses(401, 403, 404, 409, 422),
     dependencies=ADMIN_ONLY,
-    summary="Change, deactivate or reset the password of a user (ends their sign-ins)",
+    summary="Change, deactivate or reset the password of a user (send the version you read; "
+    "ends their sign-ins)",
 )
 def update_user(record_id: PathId, body: UserUpdate, records: RecordsDep, web: WebDep) -> Any:
     session, actor = records.session, records.actor
     user = _own_user(session, actor, record_id)
-    changes = body.model_dump(exclude_unset=True)
+    _read_at(user, "user", body.version)
+    changes = body.model_dump(exclude_unset=True, exclude={"version"})
     for name in ("name", "role", "active"):
         if name in changes and changes[name] is None:
             raise invalid(name, "may not be null")
@@ -167,6 +187,13 @@ def update_user(record_id: PathId, body: UserUpdate, records: RecordsDep, web: W
     return UserOut.model_validate(user)
 
 
+def _read_at(record: Clinic | User, resource: str, version: int) -> None:
+    """Refuse a change made from an older read: another administrator changed it since.
+    (A change racing this one is refused at flush by the version column.)"""
+    if record.version != version:
+        raise StaleVersion(resource, record.id, version, record.version)
+
+
 # -- clinic ---------------------------------------------------------------------------
 
 
@@ -174,9 +201,10 @@ class ClinicOut(Out):
     id: str
     name: str
     disabled_instruments: list[str]
+    version: int
 
 
-class ClinicUpdate(In):
+class ClinicUpdate(Versioned):
     name: Name | None = None
     disabled_instruments: (
         list[Annotated[str, Field(json_schema_extra={"enum": list(instruments.INSTRUMENT_IDS)})]]
@@ -212,14 +240,15 @@ def read_clinic(session: SessionDep, actor: ActorDep) -> Any:
 @router.patch(
     "/clinic",
     response_model=ClinicOut,
-    responses=responses(401, 403, 422),
+    responses=responses(401, 403, 409, 422),
     dependencies=[Depends(allow(Role.ADMIN, action="change the clinic"))],
-    summary="Rename the clinic or switch instruments off",
+    summary="Rename the clinic or switch instruments off (send the version you read)",
 )
 def update_clinic(body: ClinicUpdate, session: SessionDep, actor: ActorDep) -> Any:
     clinic = session.get(Clinic, actor.clinic_id)
     if clinic is None:  # pragma: no cover - a signed-in user always has a clinic
         raise ProblemError(404, "No such clinic.")
+    _read_at(clinic, "clinic", body.version)
     if body.name is not None:
         clinic.name = body.name
     if body.disabled_instruments is not None:
@@ -233,27 +262,46 @@ def update_clinic(body: ClinicUpdate, session: SessionDep, actor: ActorDep) -> A
 
 class AuditCheck(Out):
     intact: bool
-    checked: int
+    checked: int = Field(description="Entries of your clinic checked (the chain is shared)")
     broken_at: int | None
     reason: str
+    last_seq: int | None = Field(
+        description="Your clinic's newest entry (this check's own): keep it, with last_hash, "
+        "outside the database; a later check with anchor=last_hash finds it unless entries "
+        "were deleted"
+    )
+    last_hash: str | None
+    anchor_found: bool | None = Field(
+        description="Whether the entry with the anchor hash is still in the chain"
+    )
     checked_at: datetime
+
+
+Anchor = Annotated[
+    str | None,
+    Query(pattern=r"^[0-9a-f]{64}$", description="last_hash of an earlier check"),
+]
 
 
 @router.get(
     "/audit/verify",
     response_model=AuditCheck,
-    responses=responses(401, 403),
+    responses=responses(401, 403, 422),
     dependencies=[Depends(allow(Role.ADMIN, action="verify the audit log"))],
     tags=["audit"],
     summary="Check the audit log's hash chain from the first entry to the last",
 )
-def verify_audit(session: SessionDep, actor: ActorDep) -> Any:
-    result = audit.verify(session)
+def verify_audit(session: SessionDep, actor: ActorDep, anchor: Anchor = None) -> Any:
+    # Recorded first, so the check covers it and it is the newest entry to keep.
     audit.record(session, actor, "verify", "audit_log")
+    result = audit.verify(session, clinic_id=actor.clinic_id, anchor=anchor)
     return AuditCheck(
         intact=result.intact,
-        checked=result.checked,
+        checked=result.clinic_checked,
         broken_at=result.broken_at,
         reason=result.reason,
+        last_seq=result.last_seq,
+        last_hash=result.last_hash,
+        anchor_found=result.anchor_found,
         checked_at=datetime.now().astimezone(),
     )

@@ -59,8 +59,8 @@ def install(app: FastAPI) -> None:
             if not _wants_html(request):
                 response: Response = original(request, error)
                 return response
-            if isinstance(error, AccessRefused):
-                # Audited as a refusal exactly as for the API.
+            if isinstance(error, AccessRefused) or kind is Exception:
+                # Audited as a refusal, or logged as a crash, exactly as for the API.
                 original(request, error)
             status, title, detail = describe(error)
             return _html_error(request, status, title, detail)

@@ -3,12 +3,14 @@
 Pages use the same web session as the JSON API (the signed, HttpOnly cookie). A page that
 needs a signed-in user redirects to the sign-in page instead of answering 401. Forms POST
 with the session's CSRF token in a hidden ``csrf_token`` field (or the ``X-CSRF-Token``
-header, as the API requires); a missing or wrong token is refused with 403.
+header, as the API requires); a missing or wrong token, or a form sent from another site, is
+refused with 403.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +26,14 @@ from hipspine.store.audit import Actor
 from hipspine.store.models import Role, TokenKind, User
 from hipspine.store.records import Records
 from hipspine.web import auth
+from hipspine.web.api.common import UUID_PATTERN
 from hipspine.web.context import WebContext
 from hipspine.web.deps import client_address, get_web
 from hipspine.web.problems import ProblemError
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "templates"))
 CSRF_FIELD = "csrf_token"
+_UUID = re.compile(UUID_PATTERN)
 
 
 def _date(value: Any, style: str = "short") -> str:
@@ -133,8 +137,9 @@ async def page_context(
         sign_in = auth.resolve(session, raw, TokenKind.SESSION, via_cookie=True)
     except ProblemError:
         raise SignInRequired(next_path) from None
-    if request.method not in auth.SAFE_METHODS and not auth.csrf_ok(
-        web.settings.secret_key, raw, await _csrf_presented(request)
+    if request.method not in auth.SAFE_METHODS and not (
+        auth.same_origin(request)
+        and auth.csrf_ok(web.settings.secret_key, raw, await _csrf_presented(request))
     ):
         raise ProblemError(
             403,
@@ -145,6 +150,9 @@ async def page_context(
     user = sign_in.user
     if user.role == Role.PATIENT.value:
         raise ProblemError(403, "These pages are for clinic staff; patients use their link.")
+    for name, value in request.path_params.items():
+        if name.endswith("_id") and not _UUID.match(str(value)):
+            raise ProblemError(404, "There is no such record: this address is not valid.")
     actor = Actor(
         user_id=user.id,
         role=user.role,

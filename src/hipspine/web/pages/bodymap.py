@@ -45,6 +45,8 @@ _BACK_LEFT = {
     "foot": ("ellipse", 80, 412, 12, 8),
 }
 _MIDLINE = {"lumbar": ("back", ("rect", 84, 150, 32, 32))}
+HIT = 10.0
+"""The smallest tap target, in drawing units, either way."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,18 @@ class Shape:
     def field(self) -> str:
         """The form field holding this region and side's intensity."""
         return f"pain.{self.region}.{self.side}"
+
+    @property
+    def hit(self) -> tuple[float, float, float, float]:
+        """The invisible tap target (x, y, width, height): the shape's box, widened to at
+        least ``HIT`` units each way about its centre. Phones draw the legs at about 2.7 px a
+        unit, so every target is at least 24 × 24 CSS px (WCAG 2.2, 2.5.8 Target Size)."""
+        if self.kind == "ellipse":
+            x, y, w, h = self.x - self.w, self.y - self.h, 2 * self.w, 2 * self.h
+        else:
+            x, y, w, h = self.x, self.y, self.w, self.h
+        grow_w, grow_h = max(0.0, HIT - w) / 2, max(0.0, HIT - h) / 2
+        return (x - grow_w, y - grow_h, w + 2 * grow_w, h + 2 * grow_h)
 
 
 def _mirror(

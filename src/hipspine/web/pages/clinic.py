@@ -9,6 +9,8 @@ the JSON API; a refused form is shown again with each error next to its field.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from collections import defaultdict
 from typing import Annotated, Any
 
@@ -16,9 +18,11 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
+from hipspine.clinical._data import load
 from hipspine.clinical.assessment import assess, to_dict
 from hipspine.clinical.case import CaseError, condition_ids, parse_case
 from hipspine.clinical.mmt import MRC_GRADES
+from hipspine.clinical.red_flags import flag_rules
 from hipspine.clinical.vocabulary import (
     SPINAL_LEVELS,
     Finding,
@@ -38,6 +42,8 @@ from hipspine.store.models import (
     Patient,
     Procedure,
     ProcedureType,
+    QuestionnaireResponse,
+    RedFlagAcknowledgement,
     StoredAssessment,
     StrengthTest,
     TherapyRegimen,
@@ -46,12 +52,15 @@ from hipspine.store.models import (
 )
 from hipspine.web import auth
 from hipspine.web.api.clinical import (
+    FUNCTION_UNITS,
     TARGET_SITES,
     GoalIn,
     MedicationIn,
     ProcedureIn,
     TherapyRegimenIn,
+    function_value_problem,
 )
+from hipspine.web.api.common import UUID_PATTERN, Offset
 from hipspine.web.api.patients import PatientIn
 from hipspine.web.api.questionnaires import PortalLinkIn, new_link, portal_url
 from hipspine.web.deps import WebDep, client_address
@@ -97,12 +106,29 @@ GROUP_LABELS = {
     "spinopelvic": "Spinopelvic parameters (radiograph)",
     "diagnostic_blocks": "Diagnostic blocks",
 }
-EXERCISE_IDEAS = (
-    "Glute bridge", "Prone hip extension", "Supine marching (hip flexion, neutral spine)",
-    "Standing hip flexion with band", "Side-lying hip abduction", "Clamshell",
-    "Dead bug", "Bird dog", "Side plank", "Hip adductor squeeze", "Hamstring bridge walk-out",
-    "Sit-to-stand", "Step-up", "Walking programme",
-)  # fmt: skip
+PLAN_PARTS: dict[str, type[Any]] = {
+    "procedure": Procedure,
+    "medication": Medication,
+    "regimen": TherapyRegimen,
+    "goal": Goal,
+}
+VISIT_INSTRUMENTS = ("odi", "hoos", "lefs", "groc")  # all items are boxes to mark
+DYNAMOMETRY_FIELDS = ("muscle", "side", "action", "position", "unit", "lever_arm_m")
+DYNAMOMETRY_ROWS = 4
+DYNAMOMETRY_MAX_ROWS = 40
+EXERCISE_ROWS = 52  # rows the regimen forms may send: the API's 50 exercises and 2 new
+ACKNOWLEDGEMENT_NOTE_LIMIT = 2000
+_UUID = re.compile(UUID_PATTERN)
+
+
+def exercise_suggestions() -> dict[str, tuple[dict[str, Any], ...]]:
+    """Suggested exercises by muscle id, each with the study that measured the muscle's
+    activity during it (the reviewed table ``clinical/data/exercises.toml``)."""
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for exercise in load("exercises")["exercise"]:
+        for muscle in exercise["muscles"]:
+            found[muscle].append(exercise)
+    return {muscle: tuple(exercises) for muscle, exercises in found.items()}
 
 
 def _errors(error: ValidationError, prefix: str = "") -> dict[str, str]:
@@ -130,11 +156,36 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
-@router.get("/sign-in", response_class=HTMLResponse)
-def sign_in_page(request: Request, next: str | None = None) -> Response:
-    return TEMPLATES.TemplateResponse(
-        request, "sign_in.html", {"next": _safe_next(next), "error": None, "email": ""}
+def _sign_in_form(
+    request: Request,
+    web: Any,
+    next: str,
+    error: str | None = None,
+    email: str | None = "",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    # Each form carries the token of this browser's pre-session nonce (login CSRF).
+    nonce = auth.sign_in_nonce(request)
+    response = TEMPLATES.TemplateResponse(
+        request,
+        "sign_in.html",
+        {
+            "next": next,
+            "error": error,
+            "email": email,
+            "csrf": auth.sign_in_form_token(web.settings.secret_key, nonce),
+        },
+        status_code=status,
+        headers=headers,
     )
+    auth.set_sign_in_cookie(response, web, nonce)
+    return response
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_page(request: Request, web: WebDep, next: str | None = None) -> Response:
+    return _sign_in_form(request, web, _safe_next(next))
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
@@ -144,25 +195,28 @@ def sign_in_submit(
     email: Form_ = None,
     password: Form_ = None,
     next: Form_ = None,
+    csrf_token: Form_ = None,
 ) -> Response:
     target = _safe_next(next)
-    if not email or not password:
-        return TEMPLATES.TemplateResponse(
+    if not auth.same_origin(request):
+        raise ProblemError(403, "Sign in on hipspine's own sign-in page.", slug="csrf")
+    if not auth.sign_in_form_ok(web.settings.secret_key, request, csrf_token):
+        return _sign_in_form(
             request,
-            "sign_in.html",
-            {"next": target, "error": "Enter your e-mail address and password.", "email": email},
-            status_code=422,
+            web,
+            target,
+            "This sign-in form has expired. Please sign in again.",
+            email,
+            status=403,
+        )
+    if not email or not password:
+        return _sign_in_form(
+            request, web, target, "Enter your e-mail address and password.", email, status=422
         )
     try:
         user_id = auth.authenticate(web, email, password, client_address(request))
     except ProblemError as error:
-        return TEMPLATES.TemplateResponse(
-            request,
-            "sign_in.html",
-            {"next": target, "error": error.detail, "email": email},
-            status_code=error.status,
-            headers=error.headers,
-        )
+        return _sign_in_form(request, web, target, error.detail, email, error.status, error.headers)
     with web.db.transaction() as session:
         user = session.get(User, user_id)
         assert user is not None
@@ -198,43 +252,41 @@ def home() -> Response:
 def patient_list(
     page: Page,
     search: Annotated[str | None, Query(max_length=100)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     attention_only: Annotated[bool, Query(alias="attention")] = False,
 ) -> Response:
-    from hipspine.reports.progress import SeriesError, attention, clinic_files, progress
+    from hipspine.reports.progress import clinic_overview
 
-    clean = (search or "").replace("%", "").replace("_", " ").strip() or None
-    listing = page.records.patients(offset=offset, limit=25, search=clean)
-    files = clinic_files(page.records, listing.items)
-    day = today()
-    rows = []
-    for patient in listing.items:
-        file = files.get(patient.id)
-        if file is None:
-            continue
-        try:
-            found = progress(file, day)
-        except SeriesError:
-            found = None
-        items = attention(file, day, found)
-        if attention_only and not items:
-            continue
-        latest = file.latest_assessment
-        rows.append(
-            {
-                "patient": patient,
-                "attention": items,
-                "conclusion": (latest.result.get("conclusion") or {}).get("label")
-                if latest
-                else None,
-                "last_visit": file.encounters[-1].occurred_on if file.encounters else None,
-            }
-        )
+    # Attention is known for the whole clinic, so the list is sorted (most urgent first,
+    # then by name) and filtered before it is paged.
+    wanted = (search or "").strip().casefold()
+    listed = sorted(
+        (
+            o
+            for o in clinic_overview(page.records, today()).values()
+            if wanted in o.name.casefold() and (o.attention or not attention_only)
+        ),
+        key=lambda o: (o.urgency, o.name.casefold(), o.patient_id),
+    )
+    shown = listed[offset : offset + 25]
+    patients = page.records.patients_by_id([o.patient_id for o in shown])
+    overviews = {o.patient_id: o for o in shown}
+    rows = [
+        {
+            "patient": patient,
+            "attention": overviews[patient.id].attention,
+            "conclusion": overviews[patient.id].conclusion,
+            "last_visit": overviews[patient.id].last_visit,
+        }
+        for patient in patients
+    ]
+    for patient in patients:
+        page.records.note("list", "patient_file", patient_id=patient.id)
     return page.render(
         "patients.html",
         rows=rows,
         search=search or "",
-        total=listing.total,
+        total=len(listed),
         offset=offset,
         limit=25,
         attention_only=attention_only,
@@ -265,10 +317,13 @@ def _number(form: dict[str, str], name: str, errors: dict[str, str]) -> float | 
     if raw is None:
         return None
     try:
-        return float(raw)
+        number = float(raw)
     except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
         errors[name] = "must be a number"
         return None
+    return number
 
 
 def _date_field(form: dict[str, str], name: str, errors: dict[str, str]) -> dt.date | None:
@@ -516,9 +571,19 @@ async def create_link(page: Page, patient_id: str) -> Response:
 @router.get("/patients/{patient_id}/report.pdf")
 def report_pdf(page: Page, patient_id: str) -> Response:
     from hipspine.reports.pdf import progress_report
+    from hipspine.reports.progress import SeriesError
 
     file = _file(page, patient_id)
-    pdf = progress_report(file, today())
+    try:
+        pdf = progress_report(file, today())
+    except SeriesError as error:
+        # A stored measurement the clinical core does not accept: say which, not 500.
+        raise ProblemError(
+            422,
+            "The progress report cannot be made until these stored measurements are "
+            "corrected: " + "; ".join(error.problems),
+            title="Report not available",
+        ) from None
     name = (file.patient.identifier or "patient").replace('"', "")
     return Response(
         pdf,
@@ -590,14 +655,12 @@ def _observations(
                 if result and result != "unknown":
                     obs["result"] = result
                 if value is not None:
-                    try:
-                        obs["value"] = float(value)
-                    except ValueError:
-                        errors[f"{key}.value"] = "must be a number"
+                    obs["value"] = _number(form, f"{key}.value", errors)
+                    if obs["value"] is None:
                         continue
                     if finding.kind is Kind.COUNT:
                         of = form_text(form, f"{key}.of")
-                        if of is None or not of.isdigit():
+                        if of is None or not (of.isascii() and of.isdigit()) or len(of) > 6:
                             errors[f"{key}.of"] = "give the number of tests performed"
                             continue
                         obs["of"] = int(of)
@@ -648,8 +711,13 @@ def _render_findings(
             values[f"{key}.of"] = str(obs["of"])
         if obs.get("level"):
             values[f"{key}.side"] = obs.get("side") or "bilateral"
-    for test in case.get("strength", []):
-        values[f"mmt.{test['muscle']}.{test.get('side') or '-'}"] = test["mrc"]
+    # A grade recorded for both sides at once shows in both side fields; a grade of one
+    # side wins over it.
+    strength = sorted(case.get("strength", []), key=lambda t: t.get("side") != "bilateral")
+    for test in strength:
+        sides = ("right", "left") if test.get("side") == "bilateral" else (test.get("side"),)
+        for side in sides:
+            values[f"mmt.{test['muscle']}.{side or '-'}"] = test["mrc"]
     values.update(form)
     return page.render(
         "findings.html",
@@ -693,11 +761,22 @@ async def findings_submit(page: Page, patient_id: str, encounter_id: str, stage:
     case["findings"] = kept + observations
     if Stage.EXAM in stages:
         strength = []
-        tested_here = set()
+        tested_here: set[tuple[str, str | None]] = set()
+        bilateral = {t["muscle"] for t in case.get("strength", []) if t.get("side") == "bilateral"}
         for muscle, _, sides in _strength_rows():
-            for side in sides:
-                tested_here.add((muscle, side))
-                grade = form_text(form, f"mmt.{muscle}.{side or '-'}")
+            if len(sides) == 2:
+                # The form shows a both-sides grade in each side field: what comes back
+                # replaces it (kept as one both-sides grade while the two still agree).
+                tested_here.add((muscle, "bilateral"))
+            tested_here.update((muscle, side) for side in sides)
+            grades = {side: form_text(form, f"mmt.{muscle}.{side or '-'}") for side in sides}
+            if (
+                muscle in bilateral
+                and grades.get("right")
+                and grades["right"] == grades.get("left")
+            ):
+                grades = {"bilateral": grades["right"]}
+            for side, grade in grades.items():
                 if grade:
                     strength.append(
                         {"muscle": muscle, "mrc": grade, **({"side": side} if side else {})}
@@ -717,11 +796,7 @@ async def findings_submit(page: Page, patient_id: str, encounter_id: str, stage:
             page, patient_id, encounter, stage, encounter.case or {}, form, errors, status=422
         )
     page.records.update_of(
-        Encounter,
-        patient_id,
-        encounter_id,
-        int(form.get("version", encounter.version)),
-        {"case": case},
+        Encounter, patient_id, encounter_id, _version(form, encounter.version), {"case": case}
     )
     if form.get("then") == "assess":
         stored = _assess(page, patient_id, encounter)
@@ -731,6 +806,15 @@ async def findings_submit(page: Page, patient_id: str, encounter_id: str, stage:
     if following and form.get("then") == "next":
         return _see_other(f"/patients/{patient_id}/encounters/{encounter_id}/findings/{following}")
     return _see_other(f"/patients/{patient_id}/encounters/{encounter_id}/findings/{stage}?saved=1")
+
+
+def _version(form: dict[str, str], current: int) -> int:
+    raw = form.get("version")
+    if raw is None:
+        return current
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 2_000_000_000:
+        raise ProblemError(400, "The form's version is not valid: reload the page and try again.")
+    return int(raw)
 
 
 def _assess(page: Page, patient_id: str, encounter: Encounter) -> StoredAssessment:
@@ -758,15 +842,123 @@ def assess_encounter(page: Page, patient_id: str, encounter_id: str) -> Response
 @router.get("/patients/{patient_id}/assessments/{assessment_id}", response_class=HTMLResponse)
 def assessment_page(page: Page, patient_id: str, assessment_id: str) -> Response:
     stored = page.records.get_of(StoredAssessment, patient_id, assessment_id)
+    return _render_assessment(page, patient_id, stored)
+
+
+def _acknowledgements(page: Page, patient_id: str) -> dict[str, dict[str, Any]]:
+    """The latest acknowledgement of each red flag of the patient, by flag id, with who
+    acknowledged it (their name) and when."""
+    found: dict[str, dict[str, Any]] = {}
+    for ack in page.records.list(RedFlagAcknowledgement, patient_id, limit=500).items:
+        by = page.session.get(User, ack.created_by) if ack.created_by else None
+        found[ack.flag] = {
+            "id": ack.id,
+            "by": by.name if by is not None else "a former user",
+            "on": ack.created_at.date(),
+            "note": ack.note,
+            "assessment_id": ack.assessment_id,
+        }
+    return found
+
+
+def _render_assessment(
+    page: Page,
+    patient_id: str,
+    stored: StoredAssessment,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
     if not (stored.result or {}).get("conclusion"):
         raise ProblemError(422, "This assessment was stored without the engine's result.")
+    visit = (
+        page.records.get_of(Encounter, patient_id, stored.encounter_id)
+        if stored.encounter_id
+        else None
+    )
     return page.render(
         "assessment.html",
+        status=status,
         patient=page.records.patient(patient_id),
+        visit_date=visit.occurred_on if visit else stored.created_at.date(),
         stored=stored,
         a=stored.result,
         finding_labels={k: f.label for k, f in findings().items()},
+        acknowledgements=_acknowledgements(page, patient_id),
+        note_limit=ACKNOWLEDGEMENT_NOTE_LIMIT,
+        errors=errors or {},
+        form=form or {},
     )
+
+
+@router.post("/patients/{patient_id}/red-flags/{flag}/acknowledge", response_class=HTMLResponse)
+async def acknowledge_red_flag(page: Page, patient_id: str, flag: str) -> Response:
+    """Acknowledge a "consider" red flag seen on an assessment, with the clinician's note
+    (e.g. the tests that answered it). The flag stays on the assessment, marked as
+    acknowledged, and leaves the patient list's attention; urgent and emergency flags can
+    never be acknowledged (400)."""
+    records = page.records
+    # Refused as (and audited for) the record this form would add, before anything else.
+    records.check_patient(RedFlagAcknowledgement, patient_id, "create")
+    form = _form_dict(await page.request.form())
+    rule = next((r for r in flag_rules() if r.id == flag), None)
+    if rule is None:
+        raise ProblemError(404, "There is no such red flag.")
+    if rule.urgency.overrides:
+        raise ProblemError(
+            400,
+            f"An {rule.urgency.value} red flag cannot be acknowledged: it needs action "
+            f"({rule.action})",
+            title="Red flag cannot be acknowledged",
+        )
+    assessment_id = form_text(form, "assessment_id") or ""
+    if not _UUID.fullmatch(assessment_id):
+        raise ProblemError(400, "Acknowledge a red flag from the assessment that shows it.")
+    stored = records.get_of(StoredAssessment, patient_id, assessment_id)
+    fired = next(
+        (f for f in (stored.result or {}).get("red_flags", []) if f.get("id") == flag), None
+    )
+    if fired is None:
+        raise ProblemError(400, "This red flag did not fire on this assessment.")
+    if fired.get("urgency") != "consider":
+        raise ProblemError(
+            400, "Only a red flag of urgency 'consider' can be acknowledged; act on this one."
+        )
+    key = f"ack.{flag}.note"
+    note = form_text(form, "note")
+    errors: dict[str, str] = {}
+    if note is None:
+        errors[key] = "say why this flag needs no further action now (e.g. the tests done)"
+    elif len(note) > ACKNOWLEDGEMENT_NOTE_LIMIT:
+        errors[key] = f"at most {ACKNOWLEDGEMENT_NOTE_LIMIT} characters (this note has {len(note)})"
+    elif flag in _acknowledgements(page, patient_id):
+        errors[key] = "this flag is already acknowledged; withdraw that first to change it"
+    if errors:
+        return _render_assessment(
+            page, patient_id, stored, errors, {key: form.get("note", "")}, status=422
+        )
+    records.add(
+        RedFlagAcknowledgement(
+            patient_id=patient_id, flag=flag, assessment_id=stored.id, note=note
+        )
+    )
+    return _see_other(f"/patients/{patient_id}/assessments/{stored.id}#flag-{flag}")
+
+
+@router.post(
+    "/patients/{patient_id}/red-flags/acknowledgements/{acknowledgement_id}/withdraw",
+    response_class=HTMLResponse,
+)
+def withdraw_acknowledgement(page: Page, patient_id: str, acknowledgement_id: str) -> Response:
+    """Withdraw a red-flag acknowledgement (deleted, audited): the flag needs attention
+    again. Back to the assessment it was made on, when that still exists."""
+    records = page.records
+    ack = records.get_of(RedFlagAcknowledgement, patient_id, acknowledgement_id)
+    flag, back = ack.flag, ack.assessment_id
+    records.delete_of(RedFlagAcknowledgement, patient_id, acknowledgement_id)
+    if back:
+        return _see_other(f"/patients/{patient_id}/assessments/{back}#flag-{flag}")
+    return _see_other(f"/patients/{patient_id}")
 
 
 # -- plan ---------------------------------------------------------------------------------
@@ -791,8 +983,13 @@ def _plan_values(page: Page, patient_id: str) -> dict[str, Any]:
         "guidances": [g.value for g in Guidance],
         "sites": TARGET_SITES,
         "levels": SPINAL_LEVELS,
-        "exercise_ideas": EXERCISE_IDEAS,
+        "suggestions": exercise_suggestions(),
+        "suggestion_sources": load("exercises")["sources"],
+        "muscle_labels": {k: m.label for k, m in muscles().items()},
         "procedure_labels": PROCEDURE_LABELS,
+        "open_medications": [
+            m for m in reversed(file.medications) if m.stopped_on is None and m.pattern != "stopped"
+        ],
         "today": today().isoformat(),
     }
 
@@ -806,7 +1003,10 @@ def plan_page(page: Page, patient_id: str) -> Response:
 async def plan_submit(page: Page, patient_id: str, what: str) -> Response:
     form = _form_dict(await page.request.form())
     records = page.records
-    records.check_patient(Procedure, patient_id, "create")
+    if what not in PLAN_PARTS:
+        raise ProblemError(404, "No such part of the plan.")
+    # Refused as (and audited for) the kind of record this form would add.
+    records.check_patient(PLAN_PARTS[what], patient_id, "create")
     errors: dict[str, str] = {}
     try:
         if what == "procedure":
@@ -863,24 +1063,8 @@ async def plan_submit(page: Page, patient_id: str, what: str) -> Response:
             )
             records.add(Medication(patient_id=patient_id, **med.model_dump()))
         elif what == "regimen":
-            exercises = []
-            for i in range(12):
-                name = form_text(form, f"ex.{i}.name")
-                if not name:
-                    continue
-                exercises.append(
-                    {
-                        "name": name,
-                        "target_muscles": [
-                            v for k, v in form.items() if k.startswith(f"ex.{i}.muscle") and v
-                        ],
-                        "sets": form_text(form, f"ex.{i}.sets"),
-                        "reps": form_text(form, f"ex.{i}.reps"),
-                        "per_week": form_text(form, f"ex.{i}.per_week"),
-                    }
-                )
             regimen = TherapyRegimenIn.model_validate(
-                {"started_on": form_text(form, "started_on"), "exercises": exercises}
+                {"started_on": form_text(form, "started_on"), "exercises": _exercises_from(form)}
             )
             records.add(
                 TherapyRegimen(
@@ -904,6 +1088,8 @@ async def plan_submit(page: Page, patient_id: str, what: str) -> Response:
             raise ProblemError(404, "No such part of the plan.")
     except ValidationError as error:
         errors = _errors(error, f"{what}.")
+        if what == "procedure" and not form_text(form, "type"):
+            errors["procedure.type"] = "choose the type of procedure"
     if errors:
         return page.render(
             "plan.html",
@@ -914,6 +1100,164 @@ async def plan_submit(page: Page, patient_id: str, what: str) -> Response:
             **_plan_values(page, patient_id),
         )
     return _see_other(f"/patients/{patient_id}/plan?saved={what}")
+
+
+def _exercises_from(form: dict[str, str]) -> list[dict[str, Any]]:
+    """The regimen form's exercises (rows without a name are left out)."""
+    exercises = []
+    for i in range(EXERCISE_ROWS):
+        name = form_text(form, f"ex.{i}.name")
+        if not name:
+            continue
+        exercise: dict[str, Any] = {
+            "name": name,
+            "target_muscles": list(
+                dict.fromkeys(v for k, v in form.items() if k.startswith(f"ex.{i}.muscle") and v)
+            ),
+        }
+        for field in ("sets", "reps", "per_week", "hold_seconds", "notes"):
+            if (value := form_text(form, f"ex.{i}.{field}")) is not None:
+                exercise[field] = value
+        exercises.append(exercise)
+    return exercises
+
+
+@router.post("/patients/{patient_id}/plan/medications/{medication_id}", response_class=HTMLResponse)
+async def medication_change(page: Page, patient_id: str, medication_id: str) -> Response:
+    """Change how an open medication is taken (from a date) or stop it.
+
+    A medication record is one period of use; a change ends it the day before and starts
+    a new period with the new use, so the series shows each visit's use as it was.
+    """
+    form = _form_dict(await page.request.form())
+    records = page.records
+    current = records.get_of(Medication, patient_id, medication_id)
+    prefix = f"med.{medication_id}."
+    errors: dict[str, str] = {}
+    action = form.get("action")
+    if action not in ("change", "stop"):
+        raise ProblemError(422, "Choose to change or to stop the medication.")
+    if current.stopped_on is not None or current.pattern == "stopped":
+        errors["action"] = "this medication was already stopped"
+    starts = _date_field(form, "from", errors)
+    if starts is None and "from" not in errors:
+        errors["from"] = "give the date the change takes effect"
+    elif starts is not None and current.started_on is not None and starts <= current.started_on:
+        errors["from"] = f"must be after the medication started ({current.started_on:%-d %b %Y})"
+    elif starts is not None and starts > today():
+        errors["from"] = "cannot be in the future"
+    changed = None
+    if action == "change" and not errors:
+        try:
+            changed = MedicationIn.model_validate(
+                {
+                    "name": current.name,
+                    "dose": form_text(form, "dose") or current.dose,
+                    "pattern": form_text(form, "pattern") or current.pattern,
+                    "days_per_week": form_text(form, "days_per_week"),
+                    "indication": current.indication,
+                    "started_on": starts,
+                }
+            )
+        except ValidationError as error:
+            errors.update(_errors(error))
+        if changed is not None and changed.pattern.value == "stopped":
+            errors["pattern"] = "to stop the medication, use Stop"
+    if errors:
+        return page.render(
+            "plan.html",
+            status=422,
+            errors={prefix + k: v for k, v in errors.items()},
+            form=form,
+            failed=prefix.rstrip("."),
+            **_plan_values(page, patient_id),
+        )
+    assert starts is not None
+    records.update_of(
+        Medication,
+        patient_id,
+        medication_id,
+        _version(form, current.version),
+        {"stopped_on": starts - dt.timedelta(days=1)},
+    )
+    if changed is not None:
+        records.add(Medication(patient_id=patient_id, **changed.model_dump()))
+    return _see_other(f"/patients/{patient_id}/plan?saved=medication")
+
+
+def _regimen_values(page: Page, patient_id: str, regimen: TherapyRegimen) -> dict[str, Any]:
+    values = _plan_values(page, patient_id)
+    values["regimen"] = regimen
+    return values
+
+
+def _regimen_form(regimen: TherapyRegimen) -> dict[str, str]:
+    form = {
+        "started_on": regimen.started_on.isoformat(),
+        "adherence_percent": ""
+        if regimen.adherence_percent is None
+        else f"{regimen.adherence_percent:g}",
+        "version": str(regimen.version),
+    }
+    for i, exercise in enumerate(regimen.exercises):
+        form[f"ex.{i}.name"] = exercise.get("name", "")
+        for j, muscle in enumerate(exercise.get("target_muscles", [])):
+            form[f"ex.{i}.muscle{'' if j == 0 else j + 1}"] = muscle
+        for field in ("sets", "reps", "per_week", "hold_seconds", "notes"):
+            if exercise.get(field) is not None:
+                value = exercise[field]
+                form[f"ex.{i}.{field}"] = f"{value:g}" if isinstance(value, float) else str(value)
+    return form
+
+
+@router.get("/patients/{patient_id}/plan/regimens/{regimen_id}", response_class=HTMLResponse)
+def regimen_page(page: Page, patient_id: str, regimen_id: str) -> Response:
+    regimen = page.records.get_of(TherapyRegimen, patient_id, regimen_id)
+    return page.render(
+        "regimen.html",
+        errors={},
+        form=_regimen_form(regimen),
+        **_regimen_values(page, patient_id, regimen),
+    )
+
+
+@router.post("/patients/{patient_id}/plan/regimens/{regimen_id}", response_class=HTMLResponse)
+async def regimen_submit(page: Page, patient_id: str, regimen_id: str) -> Response:
+    """Save the edited regimen: exercises (a row cleared of its name is dropped), start
+    date and adherence. The record keeps its id; its history is in the audit log."""
+    form = _form_dict(await page.request.form())
+    regimen = page.records.get_of(TherapyRegimen, patient_id, regimen_id)
+    errors: dict[str, str] = {}
+    try:
+        changes = TherapyRegimenIn.model_validate(
+            {
+                "started_on": form_text(form, "started_on"),
+                "exercises": _exercises_from(form),
+                "adherence_percent": form_text(form, "adherence_percent"),
+            }
+        )
+    except ValidationError as error:
+        errors = _errors(error, "regimen.")
+    if errors:
+        return page.render(
+            "regimen.html",
+            status=422,
+            errors=errors,
+            form=form,
+            **_regimen_values(page, patient_id, regimen),
+        )
+    page.records.update_of(
+        TherapyRegimen,
+        patient_id,
+        regimen_id,
+        _version(form, regimen.version),
+        {
+            "started_on": changes.started_on,
+            "exercises": [e.model_dump(mode="json", exclude_none=True) for e in changes.exercises],
+            "adherence_percent": changes.adherence_percent,
+        },
+    )
+    return _see_other(f"/patients/{patient_id}/plan?saved=regimen")
 
 
 # -- follow-up visit ----------------------------------------------------------------------
@@ -927,11 +1271,16 @@ def _visit_values(page: Page, patient_id: str) -> dict[str, Any]:
         for test in (encounter.case or {}).get("strength", []):
             tested_set.add((test["muscle"], test.get("side") or ""))
     tested = sorted(tested_set)
+    strength = load("strength")
     return {
         "file": file,
         "patient": file.patient,
         "rated": rated,
         "tested": tested,
+        "instruments": _visit_instruments(page),
+        "actions": strength["action"],
+        "positions": strength["position"],
+        "dynamometry_rows": max(DYNAMOMETRY_ROWS, len(_previous_readings(file)) + 2),
         "muscle_labels": {k: m.label for k, m in muscles().items()},
         "region_labels": {r.region: r.label for r in bodymap.rows()},
         "grades": MRC_GRADES,
@@ -942,11 +1291,139 @@ def _visit_values(page: Page, patient_id: str) -> dict[str, Any]:
     }
 
 
+def _visit_instruments(page: Page) -> list[Any]:
+    """The questionnaires a clinician may enter from a paper form (the clinic's, not off)."""
+    from hipspine.clinical import instruments
+    from hipspine.web.api.questionnaires import disabled_instruments
+
+    off = disabled_instruments(page.session, page.actor.clinic_id)
+    return [instruments.get(i) for i in VISIT_INSTRUMENTS if i not in off]
+
+
+def _previous_readings(file: Any) -> list[tuple[str, str, str, str, str, str]]:
+    """Dynamometry set-ups used before (muscle, side, action, position, unit, lever arm),
+    so a follow-up repeats the same test in the same position."""
+    seen: dict[tuple[str, str, str, str, str, str], None] = {}
+    for test in file.strength:
+        if test.force is not None and test.action and test.position:
+            lever = "" if test.lever_arm_m is None else f"{test.lever_arm_m:g}"
+            key = (
+                test.muscle,
+                test.side or "",
+                test.action,
+                test.position,
+                test.unit or "N",
+                lever,
+            )
+            seen[key] = None
+    return list(seen)
+
+
 @router.get("/patients/{patient_id}/visits/new", response_class=HTMLResponse)
 def visit_page(page: Page, patient_id: str) -> Response:
     values = _visit_values(page, patient_id)
     prefill = {f"pain.{r}.{s}": "" for r, s in values["rated"]}
+    for i, setup in enumerate(_previous_readings(values["file"])):
+        for field, value in zip(DYNAMOMETRY_FIELDS, setup, strict=True):
+            prefill[f"dyn.{i}.{field}"] = value
     return page.render("visit.html", errors={}, form=prefill, **values)
+
+
+def _questionnaires(
+    page: Page, form: dict[str, str], errors: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Responses entered from paper forms, scored by the instrument's own scorer."""
+    from hipspine.web.api.questionnaires import scored
+    from hipspine.web.problems import Invalid
+
+    responses = []
+    for definition in _visit_instruments(page):
+        answers = {
+            item.id: value
+            for item in definition.items
+            if (value := form_text(form, f"q.{definition.id}.{item.id}")) is not None
+        }
+        if not answers:
+            continue
+        try:
+            fields = scored(page.session, page.actor.clinic_id, definition.id, answers)
+        except Invalid as error:
+            for problem in error.errors:
+                item = problem.field.removeprefix("answers.")
+                errors[f"q.{definition.id}.{item}"] = problem.message
+            continue
+        values = [fields["score"], *(s["value"] for s in fields["subscales"].values())]
+        if all(v is None for v in values):
+            reasons = {s["reason"] for s in fields["subscales"].values() if s.get("reason")}
+            errors[f"q.{definition.id}"] = "too few items answered to score it by its manual" + (
+                f" ({'; '.join(sorted(reasons))})" if reasons else ""
+            )
+            continue
+        fields["context"] = {**fields["context"], "entered_as": "paper form, by the clinician"}
+        responses.append(fields)
+    return responses
+
+
+def _dynamometry(form: dict[str, str], errors: dict[str, str]) -> list[dict[str, Any]]:
+    """Hand-held dynamometry readings, checked by the strength module (muscle, action,
+    position, unit, lever arm). A row without a force is left out."""
+    from hipspine.clinical.strength import DynamometryReading
+
+    readings = []
+    for i in range(DYNAMOMETRY_MAX_ROWS):
+        raw = {f: form_text(form, f"dyn.{i}.{f}") for f in DYNAMOMETRY_FIELDS}
+        force = _number(form, f"dyn.{i}.force", errors)
+        if force is None:
+            continue
+        lever = _number(form, f"dyn.{i}.lever_arm_m", errors)
+        if not 0 < force <= 5000:
+            errors[f"dyn.{i}.force"] = "must be more than 0 and at most 5000"
+            continue
+        unit = raw["unit"] or "N"
+        try:
+            DynamometryReading(
+                str(raw["muscle"]),
+                raw["side"] if raw["side"] in ("left", "right") else None,  # type: ignore[arg-type]
+                str(raw["action"]),
+                str(raw["position"]),
+                force,
+                "kgf" if unit == "kg" else "N",
+                lever,
+            )
+        except ValueError as error:
+            errors[f"dyn.{i}"] = str(error)
+            continue
+        if unit not in ("N", "kg"):
+            errors[f"dyn.{i}.unit"] = "allowed: N, kg (kilogram-force)"
+            continue
+        readings.append(
+            {
+                "muscle": raw["muscle"],
+                "side": raw["side"] or None,
+                "action": raw["action"],
+                "position": raw["position"],
+                "force": force,
+                "unit": unit,
+                "lever_arm_m": lever,
+            }
+        )
+    return readings
+
+
+def _grades(form: dict[str, str], errors: dict[str, str]) -> list[tuple[str, str | None, str]]:
+    """Manual muscle test grades of the visit form (muscle, side, MRC grade)."""
+    found = []
+    for key, grade in form.items():
+        if not key.startswith("mmt.") or not grade:
+            continue
+        _, muscle, side = [*key.split(".", 2), "", ""][:3]
+        if muscle not in muscles() or side not in ("-", "", "right", "left", "bilateral"):
+            errors[key] = "not a muscle of the vocabulary"
+        elif grade not in MRC_GRADES:
+            errors[key] = f"allowed: {', '.join(MRC_GRADES)}"
+        else:
+            found.append((muscle, None if side in ("", "-") else side, grade))
+    return found
 
 
 @router.post("/patients/{patient_id}/visits/new", response_class=HTMLResponse)
@@ -962,32 +1439,58 @@ async def visit_submit(page: Page, patient_id: str) -> Response:
     if pain_errors:
         errors["pain_map"] = "; ".join(pain_errors)
     function: dict[str, float] = {}
-    for test, (low, high) in {
-        "six_minute_walk": (0, 1500),
-        "chair_stand_30s": (0, 60),
-        "gait_speed": (0, 5),
-    }.items():
+    for test in FUNCTION_UNITS:
         value = _number(form, f"function.{test}", errors)
         if value is not None:
-            if not low <= value <= high:
-                errors[f"function.{test}"] = f"must be between {low} and {high}"
+            if problem := function_value_problem(test, value):
+                errors[f"function.{test}"] = problem
             else:
                 function[test] = value
-    grades = {k: v for k, v in form.items() if k.startswith("mmt.") and v}
+    grades = _grades(form, errors)
+    responses = _questionnaires(page, form, errors)
+    readings = _dynamometry(form, errors)
     if errors or day is None:
         return page.render(
             "visit.html", status=422, errors=errors, form=form, **_visit_values(page, patient_id)
         )
     records = page.records
-    encounter = records.add(
-        Encounter(
-            patient_id=patient_id,
-            kind="follow_up",
-            occurred_on=day,
-            clinician_id=page.user.id,
-            note=form_text(form, "label"),
+    # A visit on the day of an existing one (the first visit's function tests, say) is
+    # recorded on it: one visit a day, as the timeline and the schedule count them.
+    same_day = [
+        e
+        for e in records.list(Encounter, patient_id, limit=500).items
+        if e.occurred_on == day and e.kind != "procedure"
+    ]
+    if same_day:
+        encounter = same_day[0]
+        if not encounter.note and form_text(form, "label"):
+            records.update(
+                Encounter, encounter.id, encounter.version, {"note": form_text(form, "label")}
+            )
+    else:
+        encounter = records.add(
+            Encounter(
+                patient_id=patient_id,
+                kind="follow_up",
+                occurred_on=day,
+                clinician_id=page.user.id,
+                note=form_text(form, "label"),
+            )
         )
-    )
+    for fields in responses:
+        records.add(
+            QuestionnaireResponse(
+                patient_id=patient_id,
+                encounter_id=encounter.id,
+                completed_on=day,
+                source="clinic",
+                **fields,
+            )
+        )
+    for reading in readings:
+        records.add(
+            StrengthTest(patient_id=patient_id, encounter_id=encounter.id, tested_on=day, **reading)
+        )
     for entry in pain:
         records.add(
             PainRating(
@@ -999,20 +1502,17 @@ async def visit_submit(page: Page, patient_id: str) -> Response:
                 rated_on=day,
             )
         )
-    for key, grade in grades.items():
-        _, muscle, side = key.split(".", 2)
-        side = "" if side == "-" else side
+    for muscle, side, grade in grades:
         records.add(
             StrengthTest(
                 patient_id=patient_id,
                 encounter_id=encounter.id,
                 muscle=muscle,
-                side=side or None,
+                side=side,
                 mrc=grade,
                 tested_on=day,
             )
         )
-    units = {"six_minute_walk": "m", "chair_stand_30s": "stands", "gait_speed": "m/s"}
     for test, value in function.items():
         records.add(
             FunctionTest(
@@ -1020,18 +1520,18 @@ async def visit_submit(page: Page, patient_id: str) -> Response:
                 encounter_id=encounter.id,
                 test=test,
                 value=value,
-                unit=units[test],
+                unit=FUNCTION_UNITS[test],
                 tested_on=day,
             )
         )
     for goal in records.list(Goal, patient_id, limit=50).items:
         level = form_text(form, f"goal.{goal.id}")
-        if level is not None and level.lstrip("-").isdigit() and -2 <= int(level) <= 2:
+        if level in ("-2", "-1", "0", "1", "2"):
             ratings = [r for r in goal.ratings or [] if r.get("rated_on") != day.isoformat()]
             records.update(
                 Goal,
                 goal.id,
                 goal.version,
-                {"ratings": [*ratings, {"rated_on": day.isoformat(), "level": int(level)}]},
+                {"ratings": [*ratings, {"rated_on": day.isoformat(), "level": int(str(level))}]},
             )
     return _see_other(f"/patients/{patient_id}#timeline")
