@@ -56,7 +56,51 @@ def test_dashboard_in_the_demo_world(demo_world: Server, laptop: Any, artifacts:
     figure = laptop.locator("#reference-nprs-lumbar")
     figure.scroll_into_view_if_needed()
     assert figure.locator("svg").is_visible()
+    # The words under the chart speak of the point drawn filled: John's latest rating that
+    # was compared with the clinic's; later ones, in weeks with too few ratings, are hollow.
+    for measure in ("lumbar", "groin"):
+        shown = laptop.locator(f"#reference-nprs-{measure}")
+        points = shown.locator('svg path[aria-roledescription="point"]').evaluate_all(
+            """ps => ps.map(p => [p.getAttribute('aria-label'), p.getAttribute('fill')])
+                      .filter(([label]) => label.includes('percentile'))"""
+        )
+        compared = [
+            float(re.search(r"week: ([\d.]+)", label).group(1))  # type: ignore[union-attr]
+            for label, fill in points
+            if fill != "white"
+        ]
+        caption = shown.locator("figcaption").inner_text()
+        assert compared and "percentile: null" not in " ".join(
+            label for label, fill in points if fill != "white"
+        )
+        assert f"week {max(compared):g}:" in caption, (caption, points)
     figure.locator("..").screenshot(path=str(artifacts / "22-john-reference-bands.png"))
+
+
+def test_dashboard_on_a_phone(demo_world: Server, browser: Any, artifacts: Path) -> None:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="en-GB"
+    )
+    context.set_default_timeout(15000)
+    phone = context.new_page()
+    sign_in(phone, demo_world.url)
+    phone.goto(f"{demo_world.url}/dashboard")
+    # The tables and the wide charts of a full registry scroll in their own boxes; the page
+    # itself never scrolls sideways (it was 956 px wide).
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    boxes = phone.evaluate(
+        """() => [...document.querySelectorAll('.table-scroll, .cr-svg')]
+            .filter(b => b.scrollWidth > b.clientWidth).map(b => b.tabIndex)"""
+    )
+    assert boxes and all(i == 0 for i in boxes)  # each scrolling box is keyboard-reachable
+    phone.screenshot(
+        path=str(artifacts / "23-dashboard-phone.png"),
+        full_page=True,
+        style=".actions.sticky { position: static !important; }",
+    )
+    phone.goto(f"{demo_world.url}/patients/{demo_world.john}")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    context.close()
 
 
 def test_another_clinic_sees_none_of_it(demo_world: Server, laptop: Any) -> None:

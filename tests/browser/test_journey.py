@@ -53,7 +53,12 @@ def _fill_observation(page: Any, obs: dict[str, Any]) -> None:
 
 
 def _shot(page: Any, artifacts: Path, name: str) -> None:
-    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+    # The sticky save bar goes back into the flow, so it covers nothing in a full-page shot.
+    page.screenshot(
+        path=str(artifacts / f"{name}.png"),
+        full_page=True,
+        style=".actions.sticky, .map-picker { position: static !important; }",
+    )
 
 
 def test_johns_journey_from_intake_to_eight_months(
@@ -159,11 +164,29 @@ def test_johns_journey_from_intake_to_eight_months(
     assert "Glute bridge" in page.locator("#current ~ div").inner_text()
     _shot(page, artifacts, "04-plan")
 
-    # Baseline function and goal rating, then the follow-up visits to 8 months.
+    # Baseline questionnaires, dynamometry, function and goal rating on the first visit's
+    # day (recorded on that visit), then the follow-up visits to 8 months; ibuprofen goes
+    # from 3 to 2 days a week at 6 weeks and to 1 at 3 months, changed on the plan.
+    ibuprofen = {"2026-01-19": "2", "2026-03-09": "1"}
     for visit in SERIES["visits"]:
         page.get_by_role("link", name="Record visit").click()
         page.locator("#v-date").fill(visit["date"])
         page.locator("#v-label").fill(visit["label"])
+        for form in visit["questionnaires"]:
+            if "answers" not in form:
+                continue  # HOOS was kept as subscale scores: not entered item by item
+            page.locator(f"#q-{form['instrument']} summary").click()
+            for item, answer in form["answers"].items():
+                page.locator(f'select[name="q.{form["instrument"]}.{item}"]').select_option(
+                    str(answer)
+                )
+        for i, reading in enumerate(visit.get("dynamometry", [])):
+            row = f"dyn.{i}."
+            for field in ("muscle", "side", "action", "position"):
+                page.locator(f'select[name="{row}{field}"]').select_option(reading[field])
+            page.locator(f'input[name="{row}force"]').fill(f"{reading['force']:g}")
+            if reading.get("lever_arm_m"):
+                page.locator(f'input[name="{row}lever_arm_m"]').fill(f"{reading['lever_arm_m']:g}")
         if visit["date"] != CASE["visit_date"]:
             for rating in visit["pain"]:
                 page.locator(f'input[name="pain.{rating["region"]}.{rating["side"]}"]').fill(
@@ -186,6 +209,15 @@ def test_johns_journey_from_intake_to_eight_months(
             _shot(page, artifacts, "05-visit-form")
         page.get_by_role("button", name="Save visit").click()
         page.wait_for_url("**/patients/*")
+        if visit["date"] in ibuprofen:
+            page.get_by_role("link", name="Plan", exact=True).click()
+            change = page.locator("form.med-change").first
+            change.locator('input[name="from"]').fill(visit["date"])
+            change.locator('input[name="days_per_week"]').fill(ibuprofen[visit["date"]])
+            change.get_by_role("button", name="Change ibuprofen").click()
+            page.wait_for_url("**/plan?saved=medication")
+            current = page.locator("#current ~ div").inner_text()
+            assert f"{ibuprofen[visit['date']]} days/week" in current
 
     # The timeline: charts with the MCID crossing and the treatment, the summaries.
     page.goto(page.url.split("#")[0])
@@ -193,8 +225,18 @@ def test_johns_journey_from_intake_to_eight_months(
     assert "Your low back pain eased first" in text
     assert "Procedure 8 Dec 2025" in page.locator("#chart-pain svg").inner_html()
     assert "MCID" in page.locator("#chart-pain svg").inner_html()
-    for chart in ("pain", "strength", "function", "goals"):
+    for chart in ("pain", "questionnaires", "strength", "function", "goals"):
         assert page.locator(f"#chart-{chart} svg").count() == 1, chart
+    assert "ODI" in page.locator("#chart-questionnaires svg").inner_html()
+    assert "Dynamometry" in page.locator("#chart-strength svg").inner_html()
+    assert "went from 42 to 12" in text  # the ODI, scored from the answers entered
+    assert "You now take ibuprofen about 1 day a week, down from 3" in text
+    # One visit a day: the baseline measurements joined the first visit, which is the
+    # schedule's baseline and the date the assessment speaks for.
+    visits = page.locator("ol.visits").inner_text()
+    assert visits.count("17 Nov 2025") == 1, visits
+    assert "Baseline · 17 Nov 2025" in page.locator("ul.schedule").inner_text()
+    assert "Visit of 17 Nov 2025" in page.locator("#assess ~ p.meta").first.inner_text()
     _shot(page, artifacts, "06-timeline")
 
     # The progress report as a PDF, looked at page by page.
@@ -205,8 +247,30 @@ def test_johns_journey_from_intake_to_eight_months(
     pdf = artifacts / "07-progress-report.pdf"
     pdf.write_bytes(response.body())
     assert pdf.read_bytes().startswith(b"%PDF")
+    for old in artifacts.glob("07-progress-report-*.png"):
+        old.unlink()
     subprocess.run(
         ["pdftoppm", "-r", "70", "-png", str(pdf), str(artifacts / "07-progress-report")],
         check=True,
     )
-    assert sorted(artifacts.glob("07-progress-report-*.png"))
+    _check_pdf_pages(pdf, sorted(artifacts.glob("07-progress-report-*.png")))
+
+
+def _check_pdf_pages(pdf: Path, pngs: list[Path]) -> None:
+    """Every page of the report, as rendered at 70 dpi: A4, printed on, none left half empty."""
+    from PIL import Image
+
+    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True)
+    pages = int(next(line for line in info.stdout.splitlines() if line.startswith("Pages:"))[6:])
+    assert 2 <= pages <= 6 and len(pngs) == pages, (pages, pngs)
+    for number, png in enumerate(pngs, start=1):
+        with Image.open(png) as image:
+            grey = image.convert("L")
+        assert abs(grey.width - 579) <= 1 and abs(grey.height - 819) <= 1, (png, grey.size)
+        # The running footer sits in the bottom margin (18 mm of 297); the body is above it.
+        body = grey.crop((0, 0, grey.width, grey.height * 279 // 297 - 4))
+        ink = sum(body.histogram()[:200]) / (body.width * body.height)
+        box = body.point(lambda v: 255 if v < 200 else 0).getbbox()
+        assert box is not None and ink > 0.002, (png, ink)  # never a blank page
+        if number < pages:  # words and charts down the page: only the last may end early
+            assert ink > 0.02 and box[3] > 0.6 * grey.height, (png, ink, box)

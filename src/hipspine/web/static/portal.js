@@ -29,7 +29,11 @@
     }
     return draft.keys[name];
   }
+  var TITLES = { "portal-error": "We could not open your link", "portal-done": "Thank you" };
+  var title = document.getElementById("portal-title");
   function show(id) {
+    var heading = TITLES[id] || title.dataset.default;
+    if (title.textContent !== heading) { title.textContent = heading; if (TITLES[id]) title.focus(); }
     ["portal-loading", "portal-error", "portal-intro", "portal-painmap", "portal-form", "portal-done"].forEach(function (s) {
       document.getElementById(s).hidden = s !== id && !(id !== "portal-error" && id !== "portal-done" && s === "portal-intro" && state.step === 0);
     });
@@ -54,9 +58,32 @@
     });
   }
 
-  function offline() {
+  // Offline: say so at the top (it stays in sight) and under the Send button just pressed,
+  // keep the form as it is, and send it again when the phone is back online (or try again
+  // every 20 seconds, as the "online" event does not come when the network, not the phone,
+  // was down). The submission key makes a repeated send store the form once.
+  var retryTimer = null;
+  function offline(retry) {
     say("You seem to be offline. Your answers are saved on this phone; they will be sent when you are back online.");
     document.body.classList.add("is-offline");
+    document.querySelectorAll("[data-send-note]").forEach(function (note) {
+      note.hidden = false;
+      note.textContent = "Not sent yet: no connection. Nothing is lost — it will be sent by itself when you are back online.";
+      if (note.offsetParent !== null) note.scrollIntoView({ block: "nearest" });
+    });
+    if (retry) {
+      state.pending = retry;
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(retryPending, 20000);
+    }
+  }
+  function online() {
+    document.body.classList.remove("is-offline");
+    document.querySelectorAll("[data-send-note]").forEach(function (note) { note.hidden = true; });
+  }
+  function retryPending() {
+    clearTimeout(retryTimer);
+    if (state.pending) { var p = state.pending; state.pending = null; say("Back online: sending…"); p(); }
   }
 
   // --- pain map -------------------------------------------------------------------------
@@ -93,6 +120,7 @@
     say("Sending…");
     api("POST", "/api/portal/pain-map", { entries: entries, submission_key: keyFor("pain_map") })
       .then(function (r) {
+        online();
         if (r.status === 201 || r.status === 200) {
           delete draft.painEntries; draft.pain = {}; save();
           say("Pain map received.");
@@ -106,7 +134,7 @@
           fail(r.data.detail || "Something went wrong. Please try again later.");
         }
       })
-      .catch(function () { offline(); });
+      .catch(function () { offline(function () { sendPainMap(entries); }); });
   }
 
   // --- questionnaires -------------------------------------------------------------------
@@ -190,9 +218,9 @@
     api("POST", "/api/portal/responses", { instrument: instrument.id, answers: answers, submission_key: keyFor(instrument.id) })
       .then(function (r) {
         button.disabled = false;
+        online();
         if (r.status === 201 || r.status === 200) {
           delete draft.answers[instrument.id]; save();
-          document.body.classList.remove("is-offline");
           say(instrument.short_name + " received. Thank you.");
           state.done += 1;
           delete form.dataset.confirmedMissing;
@@ -210,12 +238,9 @@
           fail(r.data.detail || "Something went wrong. Please try again later.");
         }
       })
-      .catch(function () { button.disabled = false; offline(); state.pending = function () { send(instrument, answers); }; });
+      .catch(function () { button.disabled = false; offline(function () { send(instrument, answers); }); });
   }
-  window.addEventListener("online", function () {
-    document.body.classList.remove("is-offline");
-    if (state.pending) { var p = state.pending; state.pending = null; p(); }
-  });
+  window.addEventListener("online", function () { online(); retryPending(); });
 
   function next() {
     state.step += 1;
