@@ -134,6 +134,21 @@ def test_johns_journey_from_intake_to_eight_months(
     assert page.locator("table.evidence").first.is_visible()
     _shot(page, artifacts, "03-assessment")
 
+    # His age fires the malignancy screen (consider); his ESR and imaging answer it, so the
+    # clinician acknowledges it with why. It stays on the assessment, marked, withdrawable.
+    flag = page.locator("#flag-malignancy_screen")
+    flag.get_by_label("Acknowledge: why this flag needs no further action now").fill(
+        "ESR 12 mm/h; radiographs and MRI without signs of malignancy."
+    )
+    flag.get_by_role("button", name="Acknowledge").click()
+    page.wait_for_url("**/assessments/*#flag-malignancy_screen")
+    acknowledged = page.locator("#flag-malignancy_screen").inner_text()
+    assert "Acknowledged by Dr Demo (clinician)" in acknowledged
+    assert "without signs of malignancy" in acknowledged
+    assert (
+        page.locator("#flag-malignancy_screen").get_by_role("button", name="Withdraw").is_visible()
+    )
+
     # The plan: the procedure of 8 December 2025 and a regimen for the weak muscles.
     page.get_by_role("link", name="Plan treatment").click()
     page.locator("#p-type").select_option("adipose_derived_cells")

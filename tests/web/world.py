@@ -25,6 +25,7 @@ from hipspine.store.models import (
     PortalLink,
     Procedure,
     QuestionnaireResponse,
+    RedFlagAcknowledgement,
     StoredAssessment,
     StrengthTest,
     TherapyRegimen,
@@ -147,6 +148,10 @@ def make_record(kind: str, patient_id: str, world: World, clinic: str, session: 
     if kind == "assessments":
         return StoredAssessment(
             patient_id=patient_id, engine_version="1.0.0", category="hip_and_spine", result={}
+        )
+    if kind == "red-flag-acknowledgements":
+        return RedFlagAcknowledgement(
+            patient_id=patient_id, flag="malignancy_screen", note="ESR 12, imaging unremarkable"
         )
     if kind == "portal-links":
         return PortalLink(

@@ -4,6 +4,10 @@ Each exercise is one ``activity.detail``: its name as the code text, sets × rep
 description, the muscles it targets as ``reasonCode`` texts, and the exercise exactly as
 recorded in a hipspine extension (JSON) so nothing is lost on the way back. Only CarePlans
 in the hipspine physical-therapy category are kept.
+
+A running regimen is ``active`` with ``period.start``; a stopped one is ``completed`` with
+``period.end``, its last day (hipspine's ``stopped_on``), and its activities completed too.
+On import ``period.end`` is the stop date whatever the status says.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from hipspine.fhir._common import (
     coding,
     day,
     extension,
+    optional_day,
     parse_day,
     reference,
 )
@@ -42,6 +47,7 @@ def _dose(exercise: Mapping[str, Any]) -> str | None:
 
 def to_fhir(row: Mapping[str, Any]) -> Resource:
     """The FHIR R4 CarePlan for one ``therapy_regimen`` row."""
+    stopped = row.get("stopped_on")
     activities = []
     for exercise in row["exercises"]:
         detail: dict[str, Any] = {
@@ -51,7 +57,7 @@ def to_fhir(row: Mapping[str, Any]) -> Resource:
                     "valueString": json.dumps(exercise, sort_keys=True, ensure_ascii=False),
                 }
             ],
-            "status": "in-progress",
+            "status": "completed" if stopped else "in-progress",
             "code": {"text": str(exercise.get("name", "exercise"))},
         }
         if exercise.get("target_muscles"):
@@ -62,14 +68,17 @@ def to_fhir(row: Mapping[str, Any]) -> Resource:
     resource: Resource = {"resourceType": "CarePlan", "id": row["id"]}
     if row.get("adherence_percent") is not None:
         resource["extension"] = [{"url": ADHERENCE_EXT, "valueDecimal": row["adherence_percent"]}]
+    period = {"start": day(row["started_on"])}
+    if stopped:
+        period["end"] = day(stopped)
     resource.update(
         {
-            "status": "active",
+            "status": "completed" if stopped else "active",
             "intent": "plan",
             "category": [{"coding": [coding(CATEGORY_CS, "physical-therapy", "Physical therapy")]}],
             "title": "Physical-therapy regimen",
             "subject": reference("Patient", row["patient_id"]),
-            "period": {"start": day(row["started_on"])},
+            "period": period,
         }
     )
     if activities:
@@ -98,8 +107,14 @@ def from_fhir(resource: Mapping[str, Any]) -> Row:
         else:
             exercises.append({"name": (detail.get("code") or {}).get("text", "exercise")})
     adherence = extension(resource, ADHERENCE_EXT)
+    period = resource.get("period") or {}
+    started = parse_day(period.get("start"), "period.start")
+    stopped = optional_day(period.get("end"), "period.end")
+    if stopped is not None and stopped < started:
+        raise Invalid(f"period.end: {stopped} is before period.start ({started})")
     return {
-        "started_on": parse_day((resource.get("period") or {}).get("start"), "period.start"),
+        "started_on": started,
+        "stopped_on": stopped,
         "exercises": exercises,
         "adherence_percent": adherence.get("valueDecimal") if adherence else None,
     }

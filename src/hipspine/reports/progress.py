@@ -10,6 +10,8 @@ Translation rules:
 
 * a visit is every date on which a pain rating, questionnaire, strength or function test
   or goal rating was recorded; the baseline is the earliest such date;
+* a pain rating's recall period goes with it (``past week`` → ``past_week``), so mixed
+  periods raise the trajectory's caution;
 * questionnaire scores and subscales are the ones the core computed when the response
   was saved; PSFS activity names come from the response's ``context.activities``;
 * manual muscle testing on an encounter's case counts for that encounter's date;
@@ -21,8 +23,9 @@ Translation rules:
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +84,8 @@ FUNCTION_FIELDS = {
     "gait_speed": "gait_speed_m_s",
 }
 _PAGE = 500
+RECALL_PERIODS = ("now", "past_24_hours", "past_week")
+"""The NPRS recall periods the series distinguishes (a change between them is a caution)."""
 
 
 def drug_class(name: str) -> str:
@@ -215,6 +220,13 @@ def _medications_on(file: PatientFile, day: dt.date) -> list[dict[str, Any]] | N
     ]
 
 
+def _recall(stored: str | None) -> str | None:
+    # The record's words ("past week") as the series' recall period ("past_week"); one it
+    # does not name is left out (the series' default, a week, as before).
+    folded = (stored or "").strip().casefold().replace(" ", "_").replace("-", "_")
+    return folded if folded in RECALL_PERIODS else None
+
+
 def series_document(file: PatientFile) -> dict[str, Any] | None:
     """The ``hipspine.series/1`` document of the file, or None when nothing was measured."""
     visits: dict[dt.date, dict[str, Any]] = defaultdict(dict)
@@ -224,6 +236,7 @@ def series_document(file: PatientFile) -> dict[str, Any] | None:
             "region": rating.region,
             "side": rating.side,
             "score": rating.intensity,
+            **({"recall": recall} if (recall := _recall(rating.recall)) else {}),
         }
     for response in file.responses:
         visit = visits[response.completed_on]
@@ -410,6 +423,7 @@ _CLINIC_TABLES: dict[str, type[Any]] = {
 @dataclass(frozen=True)
 class _ListedAssessment:
     # The part of a stored assessment the list needs (its whole result is ~30 kB of JSON).
+    id: str
     encounter_id: str | None
     created_at: dt.datetime
     result: dict[str, Any]
@@ -476,6 +490,7 @@ def _clinic_files(
     c = StoredAssessment.__table__.c
     for row in session.execute(
         select(
+            c.id,
             c.patient_id,
             c.encounter_id,
             c.created_at,
@@ -493,7 +508,7 @@ def _clinic_files(
                 "conclusion": {"label": row.conclusion},
             }
             listed: list[Any] = files[row.patient_id].assessments
-            listed.append(_ListedAssessment(row.encounter_id, row.created_at, result))
+            listed.append(_ListedAssessment(row.id, row.encounter_id, row.created_at, result))
     for file in files.values():
         file.encounters.sort(key=lambda e: e.occurred_on)
         file.procedures.sort(key=lambda p: p.performed_on)
@@ -613,8 +628,32 @@ def schedule_of(file: PatientFile, today: dt.date) -> Any:
 
 
 def _is_acknowledged(file: PatientFile, flag: dict[str, Any]) -> bool:
-    # Only a "consider" flag can be acknowledged; urgent and emergency ones always count.
-    return flag.get("urgency") == "consider" and file.acknowledgement(flag.get("id", "")) is not None
+    ack = file.acknowledgement(flag.get("id", ""))
+    if ack is None:
+        return False
+    then = next((a.result for a in file.assessments if a.id == ack.assessment_id), None)
+    return covers(then, flag)
+
+
+def covers(acknowledged_on: Mapping[str, Any] | None, flag: Mapping[str, Any]) -> bool:
+    """Whether an acknowledgement made on the assessment whose result is ``acknowledged_on``
+    covers ``flag`` as it fires now.
+
+    Only a "consider" flag can be acknowledged (urgent and emergency ones always count), and
+    only for the reasons it fired for then: a new reason (an ESR of 20 or more after a flag
+    acknowledged for age alone) brings it back until acknowledged again. Values aside — age
+    58 and age 59 are one reason. Without the assessment it was made on, it covers nothing.
+    """
+    if flag.get("urgency") != "consider" or acknowledged_on is None:
+        return False
+    then = next(
+        (f for f in acknowledged_on.get("red_flags", []) if f.get("id") == flag.get("id")), None
+    )
+    return then is not None and _reasons(flag) <= _reasons(then)
+
+
+def _reasons(flag: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(re.sub(r"\d+(?:\.\d+)?", "#", str(r)) for r in flag.get("because", ()))
 
 
 def acknowledged_flags(file: PatientFile) -> list[Attention]:

@@ -38,6 +38,7 @@ from hipspine.store.models import (
     PainRating,
     Procedure,
     QuestionnaireResponse,
+    RedFlagAcknowledgement,
     Role,
     StoredAssessment,
     StrengthTest,
@@ -104,6 +105,12 @@ def open_demo_clinic(
         return DemoClinic(clinic.id, user.id)
 
 
+MALIGNANCY_SCREEN_NOTE = (
+    "ESR 12 mm/h (below 20). Hip radiographs: osteoarthritis (Kellgren–Lawrence 3, "
+    "Tönnis 2); lumbar MRI: facet arthropathy (Weishaupt 2 at L4-L5 and L5-S1), no disc "
+    "herniation compressing a root; radiographs and MRI without signs of malignancy. No "
+    "history of cancer, no unexplained weight loss."
+)
 REGIMEN = [
     {
         "name": "Glute bridge",
@@ -275,7 +282,18 @@ def seed_john(
                 note="Baseline (first visit)",
             )
         )
-        records.add(assessment_of(intake))
+        first = records.add(assessment_of(intake))
+        # His age alone fires the malignancy screen ("consider"); the first visit's ESR and
+        # imaging answer it, so the clinician acknowledges it that day.
+        records.add(
+            RedFlagAcknowledgement(
+                patient_id=pid,
+                flag="malignancy_screen",
+                assessment_id=first.id,
+                note=MALIGNANCY_SCREEN_NOTE,
+                created_at=datetime.combine(baseline, time(13), tzinfo=UTC),
+            )
+        )
         # One record per period of use: 3 days a week before the procedure, fewer after.
         periods = [
             (date(2024, 11, 1), date(2026, 1, 18), 3.0),

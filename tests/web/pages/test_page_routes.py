@@ -67,6 +67,10 @@ def _values(world: World, clinic: str = "A") -> dict[str, str]:
         "assessment_id": own["assessments"],
         "regimen_id": own["therapy-regimens"],
         "medication_id": own["medications"],
+        "acknowledgement_id": world.add_record(
+            clinic, c.patients["own"], "red-flag-acknowledgements"
+        )[0],
+        "flag": "malignancy_screen",
         "stage": "history",
         "what": "medication",
     }

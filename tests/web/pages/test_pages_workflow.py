@@ -80,7 +80,13 @@ def test_patient_list_is_sorted_by_urgency_and_filtered_before_paging(
     assert first.status_code == 200
     rows = _rows(first.text)
     assert len(rows) == 25
-    assert rows[0][0] == "John Example"  # the one red flag that fired comes first
+    # John's one red flag (consider) is acknowledged in the demo: still shown, in grey, but
+    # not counted, so he is not first any more.
+    johns = _rows(client.get("/patients?search=John+Example").text)
+    assert [name for name, _ in johns] == ["John Example"]
+    assert "Red flag (consider) acknowledged: Malignancy not excluded by history" in johns[0][1]
+    assert not any(b.startswith("Red flag (consider):") for b in johns[0][1])
+    assert rows[0][1] and rows[0][0] != "John Example"
     assert "Case recorded, not yet assessed" not in first.text  # the cases are assessed
 
     # Every page, most urgent first; the attention filter is applied before paging.
@@ -110,16 +116,16 @@ def test_patient_list_is_sorted_by_urgency_and_filtered_before_paging(
         return original(file, today)
 
     monkeypatch.setattr(progress, "_overview", counting)
-    john = re.search(r'href="/patients/([0-9a-f-]{36})"', first.text).group(1)  # type: ignore[union-attr]
+    most_urgent = re.search(r'href="/patients/([0-9a-f-]{36})"', first.text).group(1)  # type: ignore[union-attr]
     added = client.post(
-        f"/patients/{john}/plan/medication",
+        f"/patients/{most_urgent}/plan/medication",
         data={"name": "paracetamol", "pattern": "as_needed", "days_per_week": "1"},
         headers={"X-CSRF-Token": str(client.cookies.get(CSRF_COOKIE))},
         follow_redirects=False,
     )
     assert added.status_code == 303
     assert client.get("/patients").status_code == 200
-    assert computed == [john]  # one patient changed: one patient recomputed
+    assert computed == [most_urgent]  # one patient changed: one patient recomputed
 
 
 def _john_ids(db: Database, john: str) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from datetime import date
 from typing import Annotated, Any, Literal, get_args
 
 import annotated_types
-from fastapi import APIRouter
-from pydantic import Field, ValidationError, field_validator
+from fastapi import APIRouter, Depends
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from hipspine.clinical.case import CaseError, UsePattern, condition_ids, parse_case
 from hipspine.clinical.mmt import MRC_GRADES, MRCGrade
@@ -41,6 +41,8 @@ from hipspine.web.api.common import (
     Label40,
     Label120,
     Note,
+    PathId,
+    PatientId,
     RecordOut,
     Str40,
     Str60,
@@ -48,10 +50,12 @@ from hipspine.web.api.common import (
     Str500,
     Text2000,
     Versioned,
+    not_null,
     require_owned,
     require_staff_user,
 )
-from hipspine.web.api.resources import Kind, add_routes
+from hipspine.web.api.resources import WRITE_ERRORS, Kind, add_routes
+from hipspine.web.deps import STAFF, RecordsDep, allow
 from hipspine.web.problems import FieldError, Invalid, invalid
 
 router = APIRouter(prefix="/api", tags=["clinical records"])
@@ -441,15 +445,37 @@ class Exercise(In):
         return value
 
 
+_STOPPED_ON = (
+    "The regimen's last day; empty (null) while it runs. Not before `started_on`: a regimen "
+    "stopped on the day it started lasted that one day."
+)
+
+
+def _stop_problem(started: date, stopped: date | None) -> str | None:
+    if stopped is not None and stopped < started:
+        return f"must not be before started_on ({started.isoformat()})"
+    return None
+
+
 class TherapyRegimenIn(In):
     started_on: date
+    stopped_on: date | None = Field(default=None, description=_STOPPED_ON)
     exercises: list[Exercise] = Field(min_length=1, max_length=50)
     adherence_percent: float | None = Field(default=None, ge=0, le=100)
     episode_id: Id | None = None
 
+    @field_validator("stopped_on")
+    @classmethod
+    def _stopped(cls, value: date | None, info: ValidationInfo) -> date | None:
+        started = info.data.get("started_on")
+        if started is not None and (problem := _stop_problem(started, value)):
+            raise ValueError(problem)
+        return value
+
 
 class TherapyRegimenUpdate(Versioned):
     started_on: date | None = None
+    stopped_on: date | None = Field(default=None, description=_STOPPED_ON)
     exercises: list[Exercise] | None = Field(default=None, min_length=1, max_length=50)
     adherence_percent: float | None = Field(default=None, ge=0, le=100)
     episode_id: Id | None = None
@@ -457,6 +483,7 @@ class TherapyRegimenUpdate(Versioned):
 
 class TherapyRegimenOut(RecordOut):
     started_on: date
+    stopped_on: date | None
     exercises: list[dict[str, Any]]
     adherence_percent: float | None
     episode_id: str | None
@@ -469,6 +496,27 @@ def _check_regimen(body: Any, records: Records, patient_id: str) -> dict[str, An
     if "exercises" in fields and body.exercises is not None:
         fields["exercises"] = [e.model_dump(mode="json", exclude_none=True) for e in body.exercises]
     return fields
+
+
+def update_therapy_regimens(
+    patient_id: PatientId, record_id: PathId, body: TherapyRegimenUpdate, records: RecordsDep
+) -> Any:
+    """The shared change route (``resources.add_routes``) with one more check: the dates
+    as they will be stored, the body's over the record's, keep ``stopped_on`` on or after
+    ``started_on`` (a change of either may break it)."""
+    not_null(TherapyRegimen, body.model_dump(exclude_unset=True, exclude={"version"}))
+    records.check_patient(TherapyRegimen, patient_id, "update")
+    changes = _check_regimen(body, records, patient_id)
+    current = records.session.get(TherapyRegimen, record_id)
+    if current is not None and current.patient_id == patient_id:
+        started = changes.get("started_on", current.started_on)
+        problem = _stop_problem(started, changes.get("stopped_on", current.stopped_on))
+        if problem:
+            if "stopped_on" in changes:
+                raise invalid("stopped_on", problem)
+            raise invalid("started_on", f"must not be after stopped_on ({current.stopped_on})")
+    record = records.update_of(TherapyRegimen, patient_id, record_id, body.version, changes)
+    return TherapyRegimenOut.model_validate(record)
 
 
 # -- goals ----------------------------------------------------------------------------
@@ -545,6 +593,7 @@ KINDS = (
         MedicationUpdate,
     ),
     Kind("procedures", "procedure", Procedure, ProcedureOut, ProcedureIn, _procedure),
+    # Changed through update_therapy_regimens (below), which also checks the dates.
     Kind(
         "therapy-regimens",
         "therapy regimen",
@@ -552,11 +601,22 @@ KINDS = (
         TherapyRegimenOut,
         TherapyRegimenIn,
         _check_regimen,
-        TherapyRegimenUpdate,
-        _check_regimen,
     ),
     Kind("goals", "goal", Goal, GoalOut, GoalIn, _check_goal, GoalUpdate, _check_goal),
 )
 
 for _kind in KINDS:
     add_routes(router, _kind)
+
+router.add_api_route(
+    "/patients/{patient_id}/therapy-regimens/{record_id}",
+    update_therapy_regimens,
+    methods=["PATCH"],
+    name="update_therapy_regimens",
+    summary="Change a therapy regimen (send the version you read)",
+    description="Stop a running regimen by setting `stopped_on` (its last day, not before "
+    "`started_on`); clear it with null to resume.",
+    response_model=TherapyRegimenOut,
+    responses=WRITE_ERRORS,
+    dependencies=[Depends(allow(*STAFF, resource=TherapyRegimen.__tablename__, action="update"))],
+)

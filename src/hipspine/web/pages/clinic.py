@@ -50,6 +50,7 @@ from hipspine.store.models import (
     TokenKind,
     User,
 )
+from hipspine.store.records import AccessRefused
 from hipspine.web import auth
 from hipspine.web.api.clinical import (
     FUNCTION_UNITS,
@@ -58,6 +59,7 @@ from hipspine.web.api.clinical import (
     MedicationIn,
     ProcedureIn,
     TherapyRegimenIn,
+    function_limits,
     function_value_problem,
 )
 from hipspine.web.api.common import UUID_PATTERN, Offset
@@ -118,6 +120,11 @@ DYNAMOMETRY_ROWS = 4
 DYNAMOMETRY_MAX_ROWS = 40
 EXERCISE_ROWS = 52  # rows the regimen forms may send: the API's 50 exercises and 2 new
 ACKNOWLEDGEMENT_NOTE_LIMIT = 2000
+FUNCTION_LABELS = {  # label and the form field's id, by function test
+    "six_minute_walk": ("Six-minute walk", "f-6mw"),
+    "chair_stand_30s": ("30-second chair stand", "f-cs"),
+    "gait_speed": ("Gait speed", "f-gs"),
+}
 _UUID = re.compile(UUID_PATTERN)
 
 
@@ -275,6 +282,7 @@ def patient_list(
         {
             "patient": patient,
             "attention": overviews[patient.id].attention,
+            "acknowledged": overviews[patient.id].acknowledged,
             "conclusion": overviews[patient.id].conclusion,
             "last_visit": overviews[patient.id].last_visit,
         }
@@ -513,7 +521,13 @@ def _file(page: Page, patient_id: str) -> Any:
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
 def patient_page(page: Page, patient_id: str) -> Response:
     from hipspine.reports import charts
-    from hipspine.reports.progress import SeriesError, attention, progress, schedule_of
+    from hipspine.reports.progress import (
+        SeriesError,
+        acknowledged_flags,
+        attention,
+        progress,
+        schedule_of,
+    )
 
     file = _file(page, patient_id)
     day = today()
@@ -538,6 +552,8 @@ def patient_page(page: Page, patient_id: str) -> Response:
         charts=svgs,
         tables=tables,
         attention=attention(file, day, found),
+        acknowledged=acknowledged_flags(file),
+        side_groups=_side_to_side_groups(found.trajectory) if found is not None else [],
         schedule=schedule_of(file, day),
         latest=file.latest_assessment,
         procedure_labels=PROCEDURE_LABELS,
@@ -550,7 +566,29 @@ def patient_page(page: Page, patient_id: str) -> Response:
 def _therapy_events(file: Any) -> tuple[Any, ...]:
     from hipspine.reports.charts import Event
 
-    return tuple(Event(r.started_on, "Therapy") for r in file.regimens)
+    started = [Event(r.started_on, "Therapy") for r in file.regimens]
+    stopped = [Event(r.stopped_on, "Therapy stopped") for r in file.regimens if r.stopped_on]
+    return (*started, *stopped)
+
+
+def _side_to_side_groups(trajectory: Any) -> list[dict[str, Any]]:
+    """The trajectory's left/right dynamometry pairs, one group per muscle, action and
+    position (in the order first measured), each with the action and position in words."""
+    strength = load("strength")
+    actions = {a["id"]: a["label"] for a in strength["action"]}
+    positions = {p["id"]: p["label"].split(" (")[0] for p in strength["position"]}
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for pair in trajectory.side_to_side:
+        key = (pair.muscle, pair.action, pair.position)
+        if key not in groups:
+            groups[key] = {
+                "label": pair.label,
+                "action": actions.get(pair.action, pair.action.replace("_", " ")),
+                "position": positions.get(pair.position, pair.position.replace("_", " ")),
+                "rows": [],
+            }
+        groups[key]["rows"].append(pair)
+    return list(groups.values())
 
 
 @router.post("/patients/{patient_id}/portal-links", response_class=HTMLResponse)
@@ -845,11 +883,23 @@ def assessment_page(page: Page, patient_id: str, assessment_id: str) -> Response
     return _render_assessment(page, patient_id, stored)
 
 
-def _acknowledgements(page: Page, patient_id: str) -> dict[str, dict[str, Any]]:
-    """The latest acknowledgement of each red flag of the patient, by flag id, with who
-    acknowledged it (their name) and when."""
-    found: dict[str, dict[str, Any]] = {}
+def _acknowledgements(
+    page: Page, patient_id: str, stored: StoredAssessment
+) -> dict[str, dict[str, Any]]:
+    """The acknowledgements that cover the red flags of ``stored`` (see
+    :func:`~hipspine.reports.progress.covers`), by flag id, with who acknowledged each
+    (their name) and when."""
+    from hipspine.reports.progress import covers
+
+    latest: dict[str, RedFlagAcknowledgement] = {}
     for ack in page.records.list(RedFlagAcknowledgement, patient_id, limit=500).items:
+        if ack.flag not in latest or ack.created_at >= latest[ack.flag].created_at:
+            latest[ack.flag] = ack
+    found: dict[str, dict[str, Any]] = {}
+    for flag in (stored.result or {}).get("red_flags", []):
+        ack = latest.get(flag.get("id"))
+        if ack is None or not covers(_acknowledged_on(page, patient_id, stored, ack), flag):
+            continue
         by = page.session.get(User, ack.created_by) if ack.created_by else None
         found[ack.flag] = {
             "id": ack.id,
@@ -859,6 +909,20 @@ def _acknowledgements(page: Page, patient_id: str) -> dict[str, dict[str, Any]]:
             "assessment_id": ack.assessment_id,
         }
     return found
+
+
+def _acknowledged_on(
+    page: Page, patient_id: str, shown: StoredAssessment, ack: RedFlagAcknowledgement
+) -> dict[str, Any] | None:
+    """The result of the assessment an acknowledgement was made on (None once deleted)."""
+    if ack.assessment_id is None:
+        return None
+    if ack.assessment_id == shown.id:
+        return shown.result
+    try:
+        return page.records.get_of(StoredAssessment, patient_id, ack.assessment_id).result
+    except AccessRefused:
+        return None
 
 
 def _render_assessment(
@@ -884,7 +948,7 @@ def _render_assessment(
         stored=stored,
         a=stored.result,
         finding_labels={k: f.label for k, f in findings().items()},
-        acknowledgements=_acknowledgements(page, patient_id),
+        acknowledgements=_acknowledgements(page, patient_id, stored),
         note_limit=ACKNOWLEDGEMENT_NOTE_LIMIT,
         errors=errors or {},
         form=form or {},
@@ -931,16 +995,14 @@ async def acknowledge_red_flag(page: Page, patient_id: str, flag: str) -> Respon
         errors[key] = "say why this flag needs no further action now (e.g. the tests done)"
     elif len(note) > ACKNOWLEDGEMENT_NOTE_LIMIT:
         errors[key] = f"at most {ACKNOWLEDGEMENT_NOTE_LIMIT} characters (this note has {len(note)})"
-    elif flag in _acknowledgements(page, patient_id):
+    elif flag in _acknowledgements(page, patient_id, stored):
         errors[key] = "this flag is already acknowledged; withdraw that first to change it"
     if errors:
         return _render_assessment(
             page, patient_id, stored, errors, {key: form.get("note", "")}, status=422
         )
     records.add(
-        RedFlagAcknowledgement(
-            patient_id=patient_id, flag=flag, assessment_id=stored.id, note=note
-        )
+        RedFlagAcknowledgement(patient_id=patient_id, flag=flag, assessment_id=stored.id, note=note)
     )
     return _see_other(f"/patients/{patient_id}/assessments/{stored.id}#flag-{flag}")
 
@@ -990,6 +1052,7 @@ def _plan_values(page: Page, patient_id: str) -> dict[str, Any]:
         "open_medications": [
             m for m in reversed(file.medications) if m.stopped_on is None and m.pattern != "stopped"
         ],
+        "running_regimens": [r for r in file.regimens if r.stopped_on is None],
         "today": today().isoformat(),
     }
 
@@ -1194,6 +1257,7 @@ def _regimen_values(page: Page, patient_id: str, regimen: TherapyRegimen) -> dic
 def _regimen_form(regimen: TherapyRegimen) -> dict[str, str]:
     form = {
         "started_on": regimen.started_on.isoformat(),
+        "stopped_on": regimen.stopped_on.isoformat() if regimen.stopped_on else "",
         "adherence_percent": ""
         if regimen.adherence_percent is None
         else f"{regimen.adherence_percent:g}",
@@ -1224,7 +1288,8 @@ def regimen_page(page: Page, patient_id: str, regimen_id: str) -> Response:
 @router.post("/patients/{patient_id}/plan/regimens/{regimen_id}", response_class=HTMLResponse)
 async def regimen_submit(page: Page, patient_id: str, regimen_id: str) -> Response:
     """Save the edited regimen: exercises (a row cleared of its name is dropped), start
-    date and adherence. The record keeps its id; its history is in the audit log."""
+    date, last day (empty while it runs) and adherence. The record keeps its id; its
+    history is in the audit log."""
     form = _form_dict(await page.request.form())
     regimen = page.records.get_of(TherapyRegimen, patient_id, regimen_id)
     errors: dict[str, str] = {}
@@ -1232,12 +1297,16 @@ async def regimen_submit(page: Page, patient_id: str, regimen_id: str) -> Respon
         changes = TherapyRegimenIn.model_validate(
             {
                 "started_on": form_text(form, "started_on"),
+                "stopped_on": form_text(form, "stopped_on"),
                 "exercises": _exercises_from(form),
                 "adherence_percent": form_text(form, "adherence_percent"),
             }
         )
     except ValidationError as error:
         errors = _errors(error, "regimen.")
+    else:
+        if changes.stopped_on is not None and changes.stopped_on > today():
+            errors["regimen.stopped_on"] = "cannot be in the future"
     if errors:
         return page.render(
             "regimen.html",
@@ -1253,11 +1322,54 @@ async def regimen_submit(page: Page, patient_id: str, regimen_id: str) -> Respon
         _version(form, regimen.version),
         {
             "started_on": changes.started_on,
+            "stopped_on": changes.stopped_on,
             "exercises": [e.model_dump(mode="json", exclude_none=True) for e in changes.exercises],
             "adherence_percent": changes.adherence_percent,
         },
     )
     return _see_other(f"/patients/{patient_id}/plan?saved=regimen")
+
+
+@router.post("/patients/{patient_id}/plan/regimens/{regimen_id}/stop", response_class=HTMLResponse)
+async def regimen_stop(page: Page, patient_id: str, regimen_id: str) -> Response:
+    """Stop a running regimen: its last day (not before it started, not in the future).
+    The record keeps its exercises; the charts mark the day it stopped."""
+    form = _form_dict(await page.request.form())
+    regimen = page.records.get_of(TherapyRegimen, patient_id, regimen_id)
+    prefix = f"regimen.{regimen_id}."
+    errors: dict[str, str] = {}
+    last = _date_field(form, "stopped_on", errors)
+    if regimen.stopped_on is not None:
+        errors["stopped_on"] = f"this regimen already stopped on {_day(regimen.stopped_on)}"
+    elif last is None and "stopped_on" not in errors:
+        errors["stopped_on"] = "give the regimen's last day"
+    elif last is not None and last < regimen.started_on:
+        errors["stopped_on"] = (
+            f"must not be before the regimen started ({_day(regimen.started_on)})"
+        )
+    elif last is not None and last > today():
+        errors["stopped_on"] = "cannot be in the future"
+    if errors or last is None:
+        return page.render(
+            "plan.html",
+            status=422,
+            errors={prefix + k: v for k, v in errors.items()},
+            form=form,
+            failed=prefix.rstrip("."),
+            **_plan_values(page, patient_id),
+        )
+    page.records.update_of(
+        TherapyRegimen,
+        patient_id,
+        regimen_id,
+        _version(form, regimen.version),
+        {"stopped_on": last},
+    )
+    return _see_other(f"/patients/{patient_id}/plan?saved=regimen-stopped")
+
+
+def _day(value: dt.date) -> str:
+    return f"{value.day} {value:%b %Y}"
 
 
 # -- follow-up visit ----------------------------------------------------------------------
@@ -1284,11 +1396,33 @@ def _visit_values(page: Page, patient_id: str) -> dict[str, Any]:
         "muscle_labels": {k: m.label for k, m in muscles().items()},
         "region_labels": {r.region: r.label for r in bodymap.rows()},
         "grades": MRC_GRADES,
+        "function_tests": function_fields(),
         "today": today().isoformat(),
         "map_shapes": bodymap.shapes(),
         "map_rows": bodymap.rows(),
         "silhouette": bodymap.SILHOUETTE,
     }
+
+
+def function_fields() -> list[dict[str, Any]]:
+    """The visit form's function-test fields, their limits read from the clinical core
+    (:func:`~hipspine.web.api.clinical.function_limits`, as the API checks them)."""
+    fields = []
+    for test, unit in FUNCTION_UNITS.items():
+        low, high, whole = function_limits(test)
+        label, field_id = FUNCTION_LABELS[test]
+        fields.append(
+            {
+                "test": test,
+                "id": field_id,
+                "label": label,
+                "unit": unit,
+                "min": f"{low:g}",
+                "max": f"{high:g}",
+                "whole": whole,
+            }
+        )
+    return fields
 
 
 def _visit_instruments(page: Page) -> list[Any]:
