@@ -72,6 +72,7 @@ from hipspine.fhir import (
     patient,
     procedure,
     questionnaire,
+    validate,
 )
 from hipspine.fhir._common import Invalid, Marks, Row, Unused
 from hipspine.fhir.validate import problem as structural_problem
@@ -448,7 +449,9 @@ class Importer:
                 for lines in self._line_chunks(path):
                     self._staged(staged, self.preparer.chunk(file_no, str(path), lines))
             return
-        # Forked workers inherit the preparer; they touch no database, console or log.
+        # Forked workers inherit the preparer (and the validator's checks, built once here);
+        # they touch no database, console or log.
+        validate.prepare(KEPT)
         pool = ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("fork"),

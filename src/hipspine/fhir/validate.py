@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -283,6 +283,13 @@ def _resource(value: Any, path: str) -> str | None:
     except (KeyError, ValueError, AttributeError, LookupError):
         return f"{path}.resourceType: unknown resource type {kind!r}"
     return _complex(kind, value, path or kind, top=True)
+
+
+def prepare(resource_types: Iterable[str]) -> None:
+    """Build the checks of ``resource_types`` now (they are otherwise built on first use):
+    worker processes forked afterwards inherit them instead of each building their own."""
+    for kind in resource_types:
+        _compiled(kind)
 
 
 def problem(resource: Any) -> str | None:
