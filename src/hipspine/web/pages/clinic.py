@@ -1062,6 +1062,27 @@ def plan_page(page: Page, patient_id: str) -> Response:
     return page.render("plan.html", errors={}, form={}, **_plan_values(page, patient_id))
 
 
+def _plan_refused(
+    page: Page,
+    patient_id: str,
+    form: dict[str, str],
+    errors: dict[str, str],
+    failed: str,
+    prefix: str = "",
+) -> Response:
+    """The plan page again (422) with the refused form as typed and each error by its
+    field; ``failed`` names the form (a plan part, or one medication's or regimen's form,
+    whose fields carry ``prefix``)."""
+    return page.render(
+        "plan.html",
+        status=422,
+        errors={prefix + k: v for k, v in errors.items()},
+        form=form,
+        failed=failed,
+        **_plan_values(page, patient_id),
+    )
+
+
 @router.post("/patients/{patient_id}/plan/{what}", response_class=HTMLResponse)
 async def plan_submit(page: Page, patient_id: str, what: str) -> Response:
     form = _form_dict(await page.request.form())
@@ -1154,14 +1175,7 @@ async def plan_submit(page: Page, patient_id: str, what: str) -> Response:
         if what == "procedure" and not form_text(form, "type"):
             errors["procedure.type"] = "choose the type of procedure"
     if errors:
-        return page.render(
-            "plan.html",
-            status=422,
-            errors=errors,
-            form=form,
-            failed=what,
-            **_plan_values(page, patient_id),
-        )
+        return _plan_refused(page, patient_id, form, errors, what)
     return _see_other(f"/patients/{patient_id}/plan?saved={what}")
 
 
@@ -1227,14 +1241,7 @@ async def medication_change(page: Page, patient_id: str, medication_id: str) -> 
         if changed is not None and changed.pattern.value == "stopped":
             errors["pattern"] = "to stop the medication, use Stop"
     if errors:
-        return page.render(
-            "plan.html",
-            status=422,
-            errors={prefix + k: v for k, v in errors.items()},
-            form=form,
-            failed=prefix.rstrip("."),
-            **_plan_values(page, patient_id),
-        )
+        return _plan_refused(page, patient_id, form, errors, prefix.rstrip("."), prefix)
     assert starts is not None
     records.update_of(
         Medication,
@@ -1350,14 +1357,7 @@ async def regimen_stop(page: Page, patient_id: str, regimen_id: str) -> Response
     elif last is not None and last > today():
         errors["stopped_on"] = "cannot be in the future"
     if errors or last is None:
-        return page.render(
-            "plan.html",
-            status=422,
-            errors={prefix + k: v for k, v in errors.items()},
-            form=form,
-            failed=prefix.rstrip("."),
-            **_plan_values(page, patient_id),
-        )
+        return _plan_refused(page, patient_id, form, errors, prefix.rstrip("."), prefix)
     page.records.update_of(
         TherapyRegimen,
         patient_id,
