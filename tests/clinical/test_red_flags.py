@@ -324,3 +324,21 @@ def test_every_overriding_flag_can_fire_from_one_finding() -> None:
             )
             case = build(obs(finding, "present", side=side))
             assert assess(case, suggest=False).conclusion.category == "red_flag", finding
+
+
+def test_a_flag_says_what_was_already_checked() -> None:
+    """John's ESR (12 mm/h, below Deyo's 20) and his absent weight loss are shown with his
+    malignancy screen, so nobody is told to order an ESR he already had; a measured ESR of
+    20 counts instead, and an unknown item is neither counted nor shown as checked."""
+    flags = {f.id: f for f in assess(john_with()).red_flags}
+    checked = flags["malignancy_screen"].checked
+    assert "Erythrocyte sedimentation rate 12 mm/h (not ESR ≥20 mm/h)" in checked
+    assert "Unexplained weight loss: absent" in checked
+    assert not any("conservative care" in c for c in checked)  # unknown, not negative
+
+    raised = {f.id: f for f in assess(john_with(obs("esr", value=20))).red_flags}
+    assert not any("sedimentation" in c for c in raised["malignancy_screen"].checked)
+    assert any("sedimentation rate 20" in b for b in raised["malignancy_screen"].because)
+    payload = to_dict(assess(john_with()))
+    shown = next(f for f in payload["red_flags"] if f["id"] == "malignancy_screen")
+    assert shown["checked"] == list(checked)

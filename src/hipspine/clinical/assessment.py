@@ -50,7 +50,7 @@ from hipspine.clinical.rules import (
 )
 from hipspine.clinical.vocabulary import Kind, Side, Stage, findings, muscles, regions
 
-ENGINE_VERSION = "1.1.0"
+ENGINE_VERSION = "1.1.1"
 """Stored with every assessment; bumped whenever a rule, weight or prior changes."""
 
 CATEGORY_LABELS = {
@@ -773,6 +773,7 @@ def to_dict(assessment: Assessment) -> dict[str, Any]:
                 "condition": f.condition,
                 "urgency": f.urgency.value,
                 "because": list(f.because),
+                "checked": list(f.checked),
                 "action": f.action,
                 "citation": f.citation,
             }

@@ -74,6 +74,9 @@ class RedFlag:
     action: str
     citation: str
     because: tuple[str, ...]
+    checked: tuple[str, ...] = ()
+    """This flag's other items, answered and not counting (an ESR measured below its
+    cut-off, weight loss asked and absent): what the clinician has already checked."""
 
 
 def _flag(entry: dict[str, Any]) -> FlagRule:
@@ -158,6 +161,22 @@ def _item(facts: Facts, item: str) -> str | None:
     return None
 
 
+def _checked(facts: Facts, item: str) -> str | None:
+    """How ``item`` was answered when it does not count: a threshold's measured value
+    below it, or a finding recorded absent; None when it counts or is unknown."""
+    if item in thresholds():
+        t = thresholds()[item]
+        value = facts.value(t.finding, None)
+        if value is None or t.holds(value):
+            return None
+        unit = findings()[t.finding].unit or ""
+        return f"{findings()[t.finding].label} {value:g} {unit} (not {t.label})".replace("  ", " ")
+    answers = {o.result for o in facts.case.findings if o.finding == item}
+    if answers == {"absent"}:
+        return f"{findings()[item].label}: absent"
+    return None
+
+
 def red_flags(facts: Facts) -> tuple[RedFlag, ...]:
     """Return every red flag that fires, most urgent first."""
     fired = []
@@ -173,6 +192,8 @@ def red_flags(facts: Facts) -> tuple[RedFlag, ...]:
         if because:
             supporting = [r for r in (_item(facts, i) for i in rule.supporting) if r]
             because.extend(r for r in supporting if r not in because)
+            items = (*rule.any, *rule.count, *rule.supporting)
+            checked = tuple(c for c in (_checked(facts, i) for i in items) if c)
             fired.append(
                 RedFlag(
                     rule.id,
@@ -181,6 +202,7 @@ def red_flags(facts: Facts) -> tuple[RedFlag, ...]:
                     rule.action,
                     rule.citation,
                     tuple(because),
+                    checked,
                 )
             )
     order = list(Urgency)

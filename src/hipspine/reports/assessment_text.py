@@ -64,7 +64,8 @@ def _red_flags(a: Assessment) -> Group:
     for f in a.red_flags:
         lines.append(
             Text(
-                f"{f.urgency.value.upper()}: {f.condition} — {', '.join(f.because)}. {f.action}",
+                f"{f.urgency.value.upper()}: {f.condition} — {', '.join(f.because)}. {f.action}"
+                + (f" Already checked: {'; '.join(f.checked)}." if f.checked else ""),
                 style=_URGENCY_STYLE[f.urgency],
             )
         )
