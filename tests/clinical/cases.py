@@ -117,6 +117,23 @@ def removing(data: dict[str, Any], *finding_ids: str) -> dict[str, Any]:
     return data
 
 
+def john_weakness_only() -> dict[str, Any]:
+    """John without posture findings or spinopelvic radiographs, only his right gluteus
+    maximus tested (MRC 4+): a hip-to-spine link whose consequence was never examined."""
+    data = removing(
+        john_data(),
+        "lumbar_hyperlordosis",
+        "anterior_pelvic_tilt",
+        "pelvic_incidence",
+        "lumbar_lordosis_standing",
+        "pelvic_tilt_standing",
+        "sacral_slope_standing",
+        "sacral_slope_sitting",
+    )
+    data["strength"] = [{"muscle": "gluteus_maximus", "side": "right", "mrc": "4+"}]
+    return data
+
+
 def rule(rule_id: str) -> Rule:
     """The rule of ``evidence.toml`` with this identifier."""
     return {r.id: r for r in all_rules()}[rule_id]

@@ -11,6 +11,7 @@ from cases import (
     document,
     john,
     john_data,
+    john_weakness_only,
     obs,
     pain,
     removing,
@@ -653,19 +654,8 @@ def test_hip_and_spine_without_hip_driving_the_spine_is_complex() -> None:
 
 
 def test_weakness_alone_is_only_possibly_secondary() -> None:
-    # John without posture findings or radiographs, and only gluteus maximus tested: the
-    # consequence (pelvic tilt, hyperlordosis) was never examined.
-    drop = {
-        "lumbar_hyperlordosis",
-        "anterior_pelvic_tilt",
-        "pelvic_incidence",
-        "lumbar_lordosis_standing",
-        "pelvic_tilt_standing",
-        "sacral_slope_standing",
-        "sacral_slope_sitting",
-    }
-    data = removing(john_data(), *drop)
-    data["strength"] = [{"muscle": "gluteus_maximus", "side": "right", "mrc": "4+"}]
+    # The consequence of the weakness (pelvic tilt, hyperlordosis) was never examined.
+    data = john_weakness_only()
     result = assess(parse_case(data), suggest=False)
     assert result.conclusion.category == "hip_and_spine"
     assert result.conclusion.hip_spine_type == "possibly_secondary"

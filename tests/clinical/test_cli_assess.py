@@ -8,7 +8,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from cases import JOHN_PATH, john_data, obs, replacing
+from cases import JOHN_PATH, john_data, john_weakness_only, obs, replacing
 from typer.testing import CliRunner
 
 from hipspine.cli import app
@@ -163,18 +163,7 @@ def test_assess_prints_a_link_that_was_examined_and_not_observed(
 
 
 def test_assess_possibly_secondary_case(runner: CliRunner, tmp_path: Path) -> None:
-    drop = {
-        "lumbar_hyperlordosis",
-        "anterior_pelvic_tilt",
-        "pelvic_incidence",
-        "lumbar_lordosis_standing",
-        "pelvic_tilt_standing",
-        "sacral_slope_standing",
-        "sacral_slope_sitting",
-    }
-    data = john_data()
-    data["findings"] = [o for o in data["findings"] if o["finding"] not in drop]
-    data["strength"] = [{"muscle": "gluteus_maximus", "side": "right", "mrc": "4+"}]
+    data = john_weakness_only()
     result = runner.invoke(app, ["assess", str(write(tmp_path, data)), "--json"])
     payload = json.loads(result.stdout)
     assert payload["conclusion"]["hip_spine_type"] == "possibly_secondary"
