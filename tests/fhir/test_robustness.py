@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from hipspine.fhir import importer
+from hipspine.fhir._common import RECORD_NUMBER
 from hipspine.fhir.importer import Importer
 from hipspine.store.models import FhirSource
 from tests.fhir.support import bundles_as_ndjson, counts
@@ -160,3 +161,34 @@ def test_only_a_large_import_starts_worker_processes(tmp_path):
     with large.open("wb") as handle:
         handle.truncate(importer.WORKERS_FROM_BYTES)  # a sparse file: size without writing
     assert importer._workers([small, large]) == min(importer._cores(), 4) > 1
+
+
+def test_a_patient_the_database_refuses_is_reported_and_the_rest_imported(db, world, tmp_path):
+    """Two source patients with one medical record number in one clinic: the database's
+    uniqueness rule refuses the second. Its line is reported, with the database's reason,
+    and every other patient of the batch is still imported whole."""
+    folder = tmp_path / "bulk"
+    folder.mkdir()
+    patients = [
+        {"resourceType": "Patient", "id": f"p{n}", "name": [{"text": f"Patient {n}"}],
+         "identifier": [{"system": RECORD_NUMBER, "value": "MRN-7" if n in (1, 2) else f"MRN-{n}"}]}
+        for n in range(4)
+    ]  # fmt: skip
+    (folder / "Patient.ndjson").write_text("".join(json.dumps(p) + "\n" for p in patients))
+    pain = [
+        {"resourceType": "Observation", "id": f"o{n}", "status": "final",
+         "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+         "subject": {"reference": f"Patient/p{n}"}, "effectiveDateTime": "2024-05-01",
+         "valueInteger": 4}
+        for n in range(4)
+    ]  # fmt: skip
+    (folder / "Observation.ndjson").write_text("".join(json.dumps(o) + "\n" for o in pain))
+
+    report = Importer(db, world.admin_a).import_files(sorted(folder.iterdir()))
+
+    assert report.patients_created == 3 and report.stored["pain_rating"] == 3
+    assert report.problem_count == 1
+    (problem,) = report.problems
+    assert problem.file.endswith("Patient.ndjson") and problem.where == "line 3"
+    assert "patient not imported (2 resources)" in problem.reason
+    assert "unique" in problem.reason.lower()

@@ -30,6 +30,7 @@ to the driver (``executemany`` on SQLite, ``COPY`` on PostgreSQL).
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import pickle
@@ -430,28 +431,36 @@ class Importer:
         # SQLite's private temporary database (empty file name): on disk beyond a small
         # cache, already unlinked, so no patient data is left behind even if the import is
         # killed.
+        workers = _workers(paths)
+        if workers:
+            # Built once here, so the forked workers inherit the validator's checks instead of
+            # each building its own.
+            validate.prepare(KEPT)
         staged = sqlite3.connect("")
+        # The objects alive now (modules, models, the validator's checks) live as long as the
+        # import: frozen, the garbage collector's full passes skip them instead of walking
+        # them again and again while rows come and go, and forked workers leave their
+        # memory pages shared (the order Python's gc documentation gives for forking).
+        gc.freeze()
         try:
             staged.executescript(
                 "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
                 "CREATE TABLE staged (patient TEXT, file INTEGER, line INTEGER, pending BLOB)"
             )
-            self._stage(paths, staged)
+            self._stage(paths, workers, staged)
             self._by_patient(staged)
         finally:
+            gc.unfreeze()
             staged.close()
 
-    def _stage(self, paths: list[Path], staged: sqlite3.Connection) -> None:
-        """Prepare every line (in worker processes for a large import) into ``staged``."""
-        workers = _workers(paths)
+    def _stage(self, paths: list[Path], workers: int, staged: sqlite3.Connection) -> None:
+        """Prepare every line (in ``workers`` processes, or in this one) into ``staged``."""
         if not workers:
             for file_no, path in enumerate(paths):
                 for lines in self._line_chunks(path):
                     self._staged(staged, self.preparer.chunk(file_no, str(path), lines))
             return
-        # Forked workers inherit the preparer (and the validator's checks, built once here);
-        # they touch no database, console or log.
-        validate.prepare(KEPT)
+        # Forked workers inherit the preparer; they touch no database, console or log.
         pool = ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("fork"),
@@ -569,9 +578,17 @@ class Importer:
         self._commit([[p for p in prepared if p is not None]])
         self._progress()
 
-    def _commit(self, patients: list[list[_Pending]]) -> None:
+    def _commit(self, patients: list[list[_Pending]], *, fresh: bool = True) -> None:
         """Store the resources of whole patients in one transaction; if that fails, each
-        patient in a transaction of its own, so one bad patient does not hold back the rest."""
+        patient in a transaction of its own, so one bad patient does not hold back the rest.
+
+        First as new (``fresh``): every resource written under its source id, with no
+        lookups. A resource this clinic already holds, or an id already taken, breaks a
+        unique key, the transaction rolls back whole, and the same patients are stored again
+        looking each resource up first (:meth:`_already_imported`). A first import, by far
+        the largest, so spends no time on lookups; a repeated or resumed one loses one
+        refused statement per batch.
+        """
         pending = [p for group in patients for p in group]
         if not pending:
             return
@@ -579,13 +596,18 @@ class Importer:
             self._store(
                 [p for p in pending if p.kind == "Patient"],
                 [p for p in pending if p.kind != "Patient"],
+                fresh=fresh,
             )
         except (IntegrityError, DBAPIError) as error:
+            if fresh:
+                self._commit(patients, fresh=False)
+                return
             if len(patients) > 1:
                 for group in patients:
-                    self._commit([group])
+                    self._commit([group], fresh=False)
                 return
-            first = pending[0]
+            # Named by its Patient resource where it has one: the patient is what failed.
+            first = next((p for p in pending if p.kind == "Patient"), pending[0])
             if len(pending) == 1:
                 self.report.problem(first.file, first.where, f"not stored: {_reason(error)}")
             else:
@@ -607,10 +629,14 @@ class Importer:
             with self.session.begin_nested():
                 yield self.session
 
-    def _store(self, patients: list[_Pending], records: list[_Pending]) -> None:
+    def _store(self, patients: list[_Pending], records: list[_Pending], *, fresh: bool) -> None:
         report = Report()  # counts of this unit, merged only after commit
         with self._transaction() as session:
-            seen, taken = self._already_imported(session, patients + records)
+            seen, taken = (
+                ({}, {"patient": {}})
+                if fresh
+                else self._already_imported(session, patients + records)
+            )
             dialect = session.get_bind().dialect
             stamp, clinic = now(), self.clinic_id
             patient_ids: dict[str, str] = {}

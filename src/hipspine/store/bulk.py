@@ -24,6 +24,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Dialect, Table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 _MISSING = object()
@@ -119,9 +120,15 @@ class Layout:
                 raise NotImplementedError(f"{table.name}.{key} needs converting per row")
         self.table = table.name
         self._unit = [plan[key] for key in per_unit]
-        self._rest = [c for key, c in plan.items() if key not in {*per_row, *per_unit}]
-        self.names = [plan[key].name for key in (*per_row, *per_unit)] + [
-            c.name for c in self._rest
+        rest = [c for key, c in plan.items() if key not in {*per_row, *per_unit}]
+        self.names = [plan[key].name for key in (*per_row, *per_unit)] + [c.name for c in rest]
+        # What :meth:`prepare` reads, and the few columns it must then convert or default:
+        # a row is read in one pass and only those columns are visited again.
+        self._reads = [(c.key, None if c.default is None else _MISSING) for c in rest]
+        self._fixes = [
+            (index, c.default, c.process)
+            for index, c in enumerate(rest)
+            if c.default is not None or c.process is not None
         ]
 
     def unit(self, **values: Any) -> tuple[Any, ...]:
@@ -130,7 +137,17 @@ class Layout:
 
     def prepare(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         """The remaining columns of ``row``, in the driver's form (defaults applied)."""
-        return tuple([column.value(row) for column in self._rest])
+        get = row.get
+        values = [get(key, missing) for key, missing in self._reads]
+        for index, default, process in self._fixes:
+            value = values[index]
+            if value is _MISSING:
+                value = default()  # type: ignore[misc]  # only columns with a default
+            if value is not None and process is not None:
+                values[index] = process(value)
+            else:
+                values[index] = value
+        return tuple(values)
 
 
 def insert_tuples(
@@ -141,20 +158,29 @@ def insert_tuples(
         return
     raw = session.connection().connection.driver_connection
     names = ", ".join(f'"{c}"' for c in columns)
-    if session.get_bind().dialect.name == "sqlite":
-        marks = ", ".join("?" * len(columns))
-        cursor = raw.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
-        finally:
-            cursor.close()
-        return
-    with (
-        raw.cursor() as cursor,  # type: ignore[union-attr]
-        cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
+    dialect = session.get_bind().dialect
+    try:
+        if dialect.name == "sqlite":
+            marks = ", ".join("?" * len(columns))
+            cursor = raw.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
+            finally:
+                cursor.close()
+            return
+        with (
+            raw.cursor() as cursor,  # type: ignore[union-attr]
+            cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+    except dialect.loaded_dbapi.Error as error:
+        # As SQLAlchemy would have raised it (IntegrityError for a broken constraint), so
+        # callers handle a refused bulk insert like any other refused statement. The rows
+        # are patient data: they are not part of the error.
+        raise DBAPIError.instance(
+            f"bulk insert into {table}", None, error, dialect.loaded_dbapi.Error
+        ) from error
 
 
 __all__ = ["Layout", "insert_rows", "insert_tuples"]
