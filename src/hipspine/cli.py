@@ -27,9 +27,9 @@ def _register() -> None:
     from hipspine.analytics.commands import cohort_report_command, synth_command
     from hipspine.fhir.commands import export_command, import_command
 
-    app.command("export", help="Export FHIR R4: one patient's Bundle, or every patient as NDJSON.")(
-        export_command
-    )
+    app.command(
+        "export", help="Export FHIR R4: one patient's Bundle, or a clinic as Bulk Data NDJSON."
+    )(export_command)
     app.command("import", help="Import FHIR R4 Bundles and NDJSON (idempotent, resumable).")(
         import_command
     )

@@ -44,4 +44,4 @@ def test_import_then_export(tmp_path, sqlite_template, synthea_bundles, monkeypa
     assert one.exit_code == 0, one.output
     assert json.loads((tmp_path / "p.json").read_text())["resourceType"] == "Bundle"
     missing = runner.invoke(app, ["export", "nobody"])
-    assert missing.exit_code == 2 and "not found" in missing.output
+    assert missing.exit_code == 2 and "no patient with id" in missing.output

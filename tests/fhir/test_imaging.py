@@ -1,6 +1,8 @@
 """Imaging grades out and in, on SQLite and PostgreSQL: the encounter case's imaging
 findings become one DiagnosticReport (LOINC 18748-4) with an Observation per grade or angle,
-valid R4 (fhir.resources R4B), and import back to the same export."""
+valid R4 (fhir.resources R4B), naming its Encounter; a hipspine export imports back to the
+same export (the Encounter brings the case), and a report from an EHR still becomes an
+imaging encounter."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 
 from hipspine.fhir.exporter import export_patient
+from hipspine.fhir.imaging import CARRIED
 from hipspine.fhir.importer import Importer
 from hipspine.fhir.validate import problem
 from hipspine.store.models import Encounter, Patient
@@ -46,6 +49,7 @@ def test_imaging_report_is_valid_r4_with_codes_sides_levels_and_units(db, world)
     report = _report(export_patient(db, world.clinician_a, jo))
     DiagnosticReport.model_validate(report)
     assert problem(report) is None
+    assert report["encounter"] == {"reference": f"Encounter/{report['id']}"}
     assert report["code"]["coding"][0] == {
         "system": "http://loinc.org", "code": "18748-4", "display": "Diagnostic imaging study"
     }  # fmt: skip
@@ -82,7 +86,8 @@ def test_imaging_export_import_export_is_identical_and_idempotent(db, world):
 
     report = Importer(db, world.clinician_a).import_bundle(first, "jo.json")
     assert report.problem_count == 0, report.problems
-    assert report.stored["encounter"] == 1
+    assert report.stored["encounter"] == 2  # from the Encounters: the report adds none
+    assert report.unused[("DiagnosticReport", CARRIED)] == 1
     assert export_patient(db, world.clinician_a, jo) == first
     with db.transaction() as session:
         encounter = session.get(Encounter, _report(first)["id"])
@@ -102,12 +107,55 @@ def test_a_bad_grade_is_rejected_naming_the_finding(db, world):
     with db.transaction() as session:
         session.delete(session.get(Patient, jo))
     report = _report(data)
+    del report["encounter"]  # as an EHR sends it: the report alone brings the findings
     for observation in report["contained"]:
         if observation["id"] == "kellgren-lawrence-hip-right":
             observation["valueInteger"] = 7
     result = Importer(db, world.clinician_a).import_bundle(data, "jo.json")
     [bad] = result.problems
     assert "kellgren_lawrence_hip" in bad.reason and "0–4" in bad.reason
+
+
+def _ehr_report(db, world, **changes) -> tuple[str, dict]:
+    """Jo's exported Patient and imaging report alone, changed as an EHR would send it;
+    Jo deleted, so the import has to create him again."""
+    jo = _imaging_patient(db, world.clinician_a)
+    data = export_patient(db, world.clinician_a, jo)
+    with db.transaction() as session:
+        session.delete(session.get(Patient, jo))
+    report = {**_report(data), **changes}
+    report = {k: v for k, v in report.items() if v is not None}
+    return jo, {**data, "entry": [data["entry"][0], {"resource": report}]}
+
+
+def _encounters(db, patient_id: str) -> list[Encounter]:
+    with db.transaction() as session:
+        found = session.query(Encounter).filter_by(patient_id=patient_id).all()
+        session.expunge_all()
+    return found
+
+
+def test_a_report_from_an_ehr_without_an_encounter_becomes_an_imaging_encounter(db, world):
+    jo, data = _ehr_report(db, world, encounter=None, extension=None)
+    report = Importer(db, world.clinician_a).import_bundle(data, "ehr.json")
+    assert report.problem_count == 0, report.problems
+    [encounter] = _encounters(db, jo)
+    assert encounter.id == _report(data)["id"] and encounter.kind == "imaging"
+    assert {f["finding"] for f in encounter.case["findings"]} >= {
+        "kellgren_lawrence_hip", "weishaupt_facet", "pelvic_incidence"
+    }  # fmt: skip
+
+
+def test_a_report_naming_an_ehrs_own_encounter_still_brings_its_findings(db, world):
+    # Without hipspine's encounter-kind extension the report was not written by hipspine:
+    # the Encounter it names is the EHR's, which carries no case, so the report is kept.
+    jo, data = _ehr_report(
+        db, world, encounter={"reference": "Encounter/ehr-visit-7"}, extension=None
+    )
+    report = Importer(db, world.clinician_a).import_bundle(data, "ehr.json")
+    assert report.problem_count == 0 and not report.unused, (report.problems, report.unused)
+    [encounter] = _encounters(db, jo)
+    assert encounter.kind == "imaging" and encounter.case["findings"]
 
 
 def test_every_imaging_finding_of_the_vocabulary_travels():

@@ -7,6 +7,8 @@ import json
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from hipspine.fhir import importer
@@ -138,7 +140,9 @@ def test_lines_prepared_in_worker_processes_import_as_in_process(
     lines = observations.read_text().splitlines()
     lines.insert(40, "{not json")
     observations.write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(importer, "_CHUNK_LINES", 7)  # many chunks in flight at once
+    # Many blocks in flight at once, and lines longer than a block.
+    monkeypatch.setattr(importer, "BLOCK_BYTES", 1000)
+    assert max(len(line) for line in lines) > 1000
 
     monkeypatch.setattr(importer, "_workers", lambda paths: 0)
     alone = Importer(db, world.admin_b).import_files(files)
@@ -192,3 +196,28 @@ def test_a_patient_the_database_refuses_is_reported_and_the_rest_imported(db, wo
     assert problem.file.endswith("Patient.ndjson") and problem.where == "line 3"
     assert "patient not imported (2 resources)" in problem.reason
     assert "unique" in problem.reason.lower()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=30),
+    ending=st.sampled_from([b"", b"\n", b"\r\n"]),
+    block_bytes=st.integers(min_value=1, max_value=64),
+)
+def test_blocks_hold_every_line_once_with_its_number(lines, ending, block_bytes, tmp_path_factory):
+    """Blocks of whole lines, as workers read them, give back exactly the file's lines and
+    their numbers, whatever the block size, line lengths and final newline."""
+    path = tmp_path_factory.mktemp("blocks") / "x.ndjson"
+    path.write_bytes(b"\n".join(lines) + (ending if lines else b""))
+    importer.BLOCK_BYTES, before = block_bytes, importer.BLOCK_BYTES
+    try:
+        read = []
+        for block in importer._blocks(path):
+            with path.open("rb") as handle:
+                handle.seek(block.offset)
+                data = handle.read(block.size)
+            read.extend(enumerate(data.split(b"\n"), start=block.first_line))
+    finally:
+        importer.BLOCK_BYTES = before
+    expected = [(n, raw.rstrip(b"\n")) for n, raw in importer.ndjson.lines(path)]
+    assert read == expected

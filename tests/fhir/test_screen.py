@@ -61,7 +61,9 @@ def test_every_record_of_a_hipspine_export_is_parsed(db, world, tmp_path):
             if resource["resourceType"] in MAPPERS and _kept(resource):
                 assert screen.unused(raw) is None, raw[:200]
                 kept[resource["resourceType"]] += 1
-    assert set(kept) == set(MAPPERS) - {"MedicationRequest"}  # exported as statements
+    # Medications are exported as statements; an imaging report names its Encounter, which
+    # brings the whole case (the report is parsed, then counted as unused).
+    assert set(kept) == set(MAPPERS) - {"MedicationRequest", "DiagnosticReport"}
 
 
 PAIN = {
@@ -110,3 +112,52 @@ def test_an_analgesic_named_only_in_text_is_kept():
     screen = importer._Screen()
     assert screen.unused(line) is None
     assert screen.unused(other) == ("MedicationRequest", importer.UNMARKED)
+
+
+def _per_line(screen: importer._Screen, path) -> tuple[list[int], Counter]:
+    kept, unused = [], Counter()
+    for number, raw in ndjson.lines(path):
+        verdict = screen.unused(raw.rstrip(b"\r\n"))
+        if verdict is None:
+            kept.append(number)
+        else:
+            unused[verdict] += 1
+    return kept, unused
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)  # the database plays no part
+@pytest.mark.parametrize("block_bytes", [1, 700, 1 << 20])
+def test_a_block_is_sifted_as_its_lines_would_be_one_by_one(
+    db, world, synthea_bundles, tmp_path, monkeypatch, block_bytes
+):
+    """Judging a block of lines at once keeps exactly the lines judged one by one would,
+    and counts the rest alike: Synthea's files, a hipspine export, a file of mixed types
+    and unusual spellings (escapes, non-ASCII, a blank line)."""
+    files = bundles_as_ndjson(synthea_bundles, tmp_path / "synthea")
+    johns_record(db, world.clinician_a, world.john)
+    export_all(db, world.clinician_a, tmp_path / "export")
+    files += sorted((tmp_path / "export").glob("*.ndjson"))
+    mixed = tmp_path / "mixed.ndjson"
+    pain = json.dumps(PAIN)
+    with mixed.open("w") as handle:
+        for path in files[:6]:
+            handle.writelines(path.read_text().splitlines(keepends=True)[:20])
+        handle.write(pain.replace('"72514-3"', '"\\u0037\\u0032514-3"') + "\n\n")
+    odd = tmp_path / "Observation.ndjson"
+    odd.write_text(
+        "\n".join([pain.replace("72514-3", "8867-4"), pain, pain.replace('"final"', '"ü"')])
+    )
+    monkeypatch.setattr(importer, "BLOCK_BYTES", block_bytes)
+    screen = importer._Screen()
+    for path in [*files, mixed, odd]:
+        kept, passed = [], importer.Report()
+        for block in importer._blocks(path):
+            with path.open("rb") as handle:
+                handle.seek(block.offset)
+                data = handle.read(block.size)
+            lines, report = screen.sift(data, block.first_line)
+            kept += [number for number, _ in lines]
+            passed.add(report)
+        expected_kept, expected_unused = _per_line(screen, path)
+        assert kept == expected_kept, path
+        assert passed.unused == expected_unused and passed.read == expected_unused.total(), path

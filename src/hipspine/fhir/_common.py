@@ -78,6 +78,16 @@ def reference(resource_type: str, record_id: str) -> dict[str, str]:
     return {"reference": f"{resource_type}/{record_id}"}
 
 
+def link(element: str, resource_type: str, record_id: str | None) -> dict[str, Any]:
+    """``{element: <Type/id reference>}`` for a record's link column (``encounter_id``,
+    ``episode_id``), or nothing when the record is not linked; a list for the elements that
+    repeat (``reasonReference``, ``addresses``). Spread into the resource: ``**link(...)``."""
+    if not record_id:
+        return {}
+    ref = reference(resource_type, record_id)
+    return {element: [ref] if element in ("reasonReference", "addresses") else ref}
+
+
 def day(value: date | datetime | str | None) -> str | None:
     """An ISO date (YYYY-MM-DD) for a FHIR date or the date part of a dateTime."""
     if value is None:
@@ -151,6 +161,36 @@ def side_of(site: Mapping[str, Any] | None) -> str | None:
         if isinstance(entry, dict) and entry.get("code") == snomed:
             return str(name)
     return None
+
+
+def linked_id(value: Any, resource_type: str) -> str | None:
+    """The id a Reference names, if it is to a ``resource_type`` (``Encounter/<id>``, also
+    as an absolute URL or with a ``_history`` version), else None.
+
+    A mapping puts it, as the source's id, in the record's link column (``encounter_id``,
+    ``episode_id``); the importer turns it into the id that resource became in this clinic,
+    or leaves the link out when it was never imported (see ``importer.LINKS``).
+    """
+    text = value.get("reference") if isinstance(value, Mapping) else None
+    if not isinstance(text, str):
+        return None
+    marker = f"{resource_type}/"
+    if text.startswith(marker):
+        rest = text[len(marker) :]
+    elif f"/{marker}" in text:
+        rest = text.rsplit(f"/{marker}", 1)[1]
+    else:
+        return None
+    found = rest.split("/", 1)[0]
+    return found or None
+
+
+def first_linked(values: Any, resource_type: str) -> str | None:
+    """The id named by the first Reference to a ``resource_type`` in a repeating element
+    (``reasonReference``, ``addresses``), as :func:`linked_id`; None without one."""
+    if not isinstance(values, list):
+        return None
+    return next(filter(None, (linked_id(value, resource_type) for value in values)), None)
 
 
 def subject_id(resource: Mapping[str, Any]) -> str | None:

@@ -8,6 +8,12 @@ in the hipspine physical-therapy category are kept.
 A running regimen is ``active`` with ``period.start``; a stopped one is ``completed`` with
 ``period.end``, its last day (hipspine's ``stopped_on``), and its activities completed too.
 On import ``period.end`` is the stop date whatever the status says.
+
+Status on import (https://hl7.org/fhir/R4/valueset-request-status.html): ``active`` and
+``on-hold`` (paused) are kept as they are; ``completed`` and ``revoked`` (ended early)
+are kept as stopped regimens, and need ``period.end`` (without it the regimen would show
+as running, so such a CarePlan is rejected with the reason); ``draft`` (never agreed),
+``entered-in-error`` and ``unknown`` are counted as unused with that reason.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from hipspine.fhir._common import (
     coding,
     day,
     extension,
+    first_linked,
+    link,
     optional_day,
     parse_day,
     reference,
@@ -37,6 +45,13 @@ from hipspine.fhir._common import (
 CATEGORY_CS = f"{CS}/care-plan-category"
 EXERCISE_EXT = f"{EXT}/exercise"
 ADHERENCE_EXT = f"{EXT}/adherence-percent"
+NOT_A_REGIMEN = {
+    "draft": "a draft, never agreed",
+    "entered-in-error": "entered in error",
+    "unknown": "of unknown status (whether it was followed is not known)",
+}
+"""CarePlan statuses of a plan the patient was never on, and why."""
+ENDED = frozenset({"completed", "revoked"})
 
 
 def _dose(exercise: Mapping[str, Any]) -> str | None:
@@ -79,6 +94,7 @@ def to_fhir(row: Mapping[str, Any]) -> Resource:
             "title": "Physical-therapy regimen",
             "subject": reference("Patient", row["patient_id"]),
             "period": period,
+            **link("addresses", "Condition", row.get("episode_id")),
         }
     )
     if activities:
@@ -95,6 +111,9 @@ def from_fhir(resource: Mapping[str, Any]) -> Row:
     """Column values of a ``therapy_regimen`` row for a FHIR CarePlan."""
     if not any(code_in(c, CATEGORY_CS) == "physical-therapy" for c in resource.get("category", ())):
         raise Unused("CarePlan other than a hipspine physical-therapy regimen")
+    status = resource.get("status")
+    if status in NOT_A_REGIMEN:
+        raise Unused(f"CarePlan {NOT_A_REGIMEN[status]}")
     exercises = []
     for activity in resource.get("activity", ()):
         detail = activity.get("detail") or {}
@@ -112,9 +131,12 @@ def from_fhir(resource: Mapping[str, Any]) -> Row:
     stopped = optional_day(period.get("end"), "period.end")
     if stopped is not None and stopped < started:
         raise Invalid(f"period.end: {stopped} is before period.start ({started})")
+    if stopped is None and status in ENDED:
+        raise Invalid(f"period.end: a {status} CarePlan needs the day its regimen ended")
     return {
         "started_on": started,
         "stopped_on": stopped,
         "exercises": exercises,
         "adherence_percent": adherence.get("valueDecimal") if adherence else None,
+        "episode_id": first_linked(resource.get("addresses"), "Condition"),
     }

@@ -1,29 +1,59 @@
 """``hipspine export`` and ``hipspine import``: Typer command functions for cli.py.
 
-Progress goes to standard error. On a terminal it is a live line; when output is not a
-terminal or ``CI`` is set, Rich's auto-refresh stays off and a one-line summary is printed
-every few seconds instead, so logs stay readable.
+Progress goes to standard error. On a terminal it is a bar with the percentage done and the
+time left; when standard error is not a terminal or ``CI`` is set, one plain line every few
+seconds instead, never wrapped, so logs stay readable and greppable.
+
+An export is written to a temporary file or folder beside ``--out`` and moved into place
+only when complete: ``--out`` never holds a partial export, and a bad ``--out`` is refused
+before anything is read or audited.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column
 from sqlalchemy import select
 
+from hipspine.fhir.ndjson import MANIFEST
 from hipspine.store.audit import Actor
 from hipspine.store.records import AccessRefused
 
+if TYPE_CHECKING:
+    from hipspine.fhir.importer import Report
+
+
+def _console() -> Console:
+    # Soft wrap: a long line stays one line in a log, whatever the width Rich assumes.
+    return Console(stderr=True, soft_wrap=True)
+
 
 def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    _console().print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code=2)
 
 
@@ -38,36 +68,79 @@ def interactive() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-class Ticker:
-    """Progress that behaves without a terminal: a live status on a TTY, else a line every
-    ``every`` seconds."""
+class Meter:
+    """Progress of a long command towards a known total, on standard error.
 
-    def __init__(self, label: str, every: float = 5.0) -> None:
-        self.console = Console(stderr=True)
+    On a terminal (or the ``console`` given): a bar with the percentage done, the time left
+    and a short status. Otherwise: one plain line every ``every`` seconds, such as
+    ``export 42% · episode · 12,000 of 28,000 rows · about 1 min left``, written as it is so
+    it never wraps.
+    """
+
+    def __init__(self, label: str, every: float = 5.0, console: Console | None = None) -> None:
         self.label, self.every = label, every
-        self.live = interactive()
-        self._status: Any = None
-        self._last = time.monotonic()
-        self.started = self._last
+        self.live = console is not None or interactive()
+        self._console = console or Console(stderr=True)
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self.started = self._last = time.monotonic()
 
-    def __enter__(self) -> Ticker:
+    def __enter__(self) -> Meter:
         if self.live:
-            self._status = self.console.status(self.label)
-            self._status.start()
+            # The status takes the room left and is cut short, never the bar.
+            self._progress = Progress(
+                TextColumn("{task.description}", table_column=Column(no_wrap=True)),
+                BarColumn(bar_width=30),
+                TaskProgressColumn(),
+                TimeRemainingColumn(),
+                TextColumn(
+                    "{task.fields[status]}",
+                    markup=False,
+                    table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1),
+                ),
+                console=self._console,
+                transient=True,
+                expand=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self.label, total=None, status="")
         return self
 
-    def update(self, text: str) -> None:
-        if self.live and self._status is not None:
-            self._status.update(f"{self.label} {text}")
+    def update(self, done: float, total: float | None, status: str) -> None:
+        """``done`` of ``total`` (None or 0: not known yet), and what is happening."""
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=done, total=total or None, status=status)
             return
         moment = time.monotonic()
         if moment - self._last >= self.every:
             self._last = moment
-            self.console.print(f"{self.label} {text}", highlight=False)
+            sys.stderr.write(self.line(done, total, status) + "\n")
+            sys.stderr.flush()
+
+    def line(self, done: float, total: float | None, status: str) -> str:
+        """The one-line form: label, percentage, status and time left (as far as known)."""
+        parts = [self.label]
+        fraction = min(done / total, 1.0) if total else None
+        if fraction is not None:
+            parts[0] += f" {fraction:.0%}"
+        if status:
+            parts.append(status)
+        elapsed = time.monotonic() - self.started
+        if fraction and fraction < 1 and elapsed > 1:
+            parts.append(f"about {_duration(elapsed * (1 - fraction) / fraction)} left")
+        return " · ".join(parts)
 
     def __exit__(self, *exc: object) -> None:
-        if self._status is not None:
-            self._status.stop()
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(round(seconds), 1)} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _actor(db: Any, clinic: str | None) -> Actor:
@@ -92,53 +165,217 @@ def _actor(db: Any, clinic: str | None) -> Actor:
     return Actor(user_id=None, role="admin", clinic_id=chosen[0].id, client="cli")
 
 
+def _patient(db: Any, clinic: str | None, wanted: str) -> tuple[Actor, str]:
+    """The patient ``wanted`` names — their id, record number or exact name, as
+    ``hipspine report`` takes them — and an administrator of their clinic to act as.
+
+    Without ``--clinic`` every clinic is searched (the patient must be unique across them).
+    """
+    from hipspine.store.records import named_patients, which_patient
+
+    chosen = _actor(db, clinic) if clinic is not None else None
+    with db.transaction() as session:
+        found = named_patients(session, wanted, chosen.clinic_id if chosen else None)
+    if len(found) != 1:
+        where = "this clinic" if chosen else db.url.render_as_string(hide_password=True)
+        hint = "" if chosen or not found else " (or --clinic)"
+        raise _fail(f"{which_patient(wanted, found)} in {where}{hint}")
+    actor = chosen or Actor(user_id=None, role="admin", clinic_id=found[0].clinic_id, client="cli")
+    return actor, found[0].id
+
+
+def _check_out(out: Path, *, folder: bool, replace: bool) -> None:
+    """Refuse, with a one-line reason, an ``--out`` the export cannot be written to — before
+    anything is read or audited."""
+    where = out.parent
+    if not where.is_dir():
+        state = "is not a folder" if where.exists() else "does not exist"
+        raise _fail(f"--out {out}: {where} {state}")
+    if out.is_symlink():
+        raise _fail(f"--out {out} is a symbolic link: give the path it points to")
+    if folder and out.exists():
+        if not out.is_dir():
+            raise _fail(f"--out {out} is a file: --all writes a folder of NDJSON files")
+        found = sorted(entry.name for entry in out.iterdir())
+        if found and not replace:
+            raise _fail(
+                f"--out {out} is not empty: give a new or empty folder, or add --replace "
+                "to replace the export in it"
+            )
+        others = [name for name in found if not _exported(out / name)]
+        if others:
+            raise _fail(
+                f"--out {out} holds files that are not a hipspine export "
+                f"({', '.join(others[:3])}): not replacing it; give another folder"
+            )
+    elif not folder and out.exists():
+        if out.is_dir():
+            raise _fail(f"--out {out} is a folder: give a file name for the Bundle")
+        if not replace:
+            raise _fail(f"--out {out} exists: add --replace to overwrite it")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise _fail(f"--out {out}: cannot write in {where} (permission denied)")
+
+
+def _exported(path: Path) -> bool:
+    """Whether ``path`` is a file an export writes (what ``--replace`` may remove)."""
+    return (
+        path.is_file()
+        and not path.is_symlink()
+        and (path.suffix == ".ndjson" or path.name == MANIFEST)
+    )
+
+
+def _terminated(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def _staged(out: Path, *, folder: bool) -> Iterator[Path]:
+    """A new temporary file or folder beside ``out`` (owner-only: it holds patient data) to
+    write the export into, moved to ``out`` once the block completes, and removed if it
+    fails or is interrupted (Ctrl-C, ``kill``): ``out`` never holds a partial export.
+
+    Only a ``kill -9`` can leave the temporary ``.<name>.*.partial`` behind, never ``out``.
+    """
+    where = out.absolute().parent
+    prefix = f".{out.name}."
+    try:
+        if folder:
+            work = Path(tempfile.mkdtemp(prefix=prefix, suffix=".partial", dir=where))
+        else:
+            handle, name = tempfile.mkstemp(prefix=prefix, suffix=".partial", dir=where)
+            os.close(handle)
+            work = Path(name)
+    except OSError as error:
+        raise _fail(f"--out {out}: cannot write in {where} ({error.strerror})") from None
+    # Only the main thread may handle signals; a handler set outside Python stays as it is.
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield work
+        try:
+            _move(work, out)
+        except OSError as error:
+            raise _fail(f"--out {out}: could not move the export into place ({error})") from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if work.is_dir():
+            shutil.rmtree(work, ignore_errors=True)
+        elif work.exists():
+            work.unlink()
+
+
+def _move(work: Path, out: Path) -> None:
+    """Put ``work`` in the place of ``out``; a folder already there (empty, or an earlier
+    export ``--replace`` allows) is moved aside first and removed once ``work`` is in."""
+    if not work.is_dir() or not out.exists():
+        os.replace(work, out)
+        return
+    aside = out.with_name(f".{out.name}.{os.getpid()}.old")
+    os.replace(out, aside)
+    try:
+        os.replace(work, out)
+    except OSError:
+        os.replace(aside, out)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def export_command(
     patient: Annotated[
-        str | None, typer.Argument(help="The patient id whose record to export as a Bundle.")
+        str | None,
+        typer.Argument(
+            help="The patient whose record to export as a Bundle: id, record number or exact "
+            "name (as `hipspine report` takes them)."
+        ),
     ] = None,
     all_: Annotated[
-        bool, typer.Option("--all", help="Export the whole clinic as Bulk Data NDJSON files.")
+        bool,
+        typer.Option(
+            "--all",
+            help="Export the whole clinic as Bulk Data NDJSON files (one per resource type) "
+            "and their manifest.json.",
+        ),
     ] = False,
     out: Annotated[
         Path,
         typer.Option(
-            "--out", "-o", help="Bundle file (one patient) or folder (--all); '-' for stdout."
+            "--out",
+            "-o",
+            help="Bundle file (one patient; '-' for stdout) or new or empty folder (--all). "
+            "Written to a temporary file or folder beside it and moved into place only when "
+            "complete.",
         ),
     ] = Path("-"),
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Overwrite an existing Bundle file, or replace a folder holding an earlier "
+            "export (only .ndjson files and manifest.json; anything else is refused).",
+        ),
+    ] = False,
     clinic: Annotated[
         str | None, typer.Option(help="Clinic id or name (needed when there are several).")
     ] = None,
 ) -> None:
-    """Export FHIR R4: one patient's Bundle, or with --all the clinic as NDJSON per type."""
-    from hipspine.fhir.exporter import export_all, export_patient
+    """Export FHIR R4: one patient's Bundle, or with --all the clinic as NDJSON per type.
+
+    Every patient exported gets an ``export`` audit entry, written before their data is.
+    """
+    from hipspine.fhir.exporter import export_all
 
     if (patient is None) == (not all_):
-        raise _fail("give a PATIENT id or --all (not both)")
+        raise _fail("give a PATIENT (id, record number or name) or --all (not both)")
+    to_stdout = str(out) == "-"
+    if all_ and to_stdout:
+        raise _fail("--all writes one file per resource type: give --out FOLDER")
+    if not to_stdout:
+        _check_out(out, folder=all_, replace=replace)
     db = _database()
     try:
-        actor = _actor(db, clinic)
         if patient is not None:
-            try:
-                data = orjson.dumps(export_patient(db, actor, patient), option=orjson.OPT_INDENT_2)
-            except AccessRefused:
-                raise _fail(f"patient {patient} not found in this clinic") from None
-            if str(out) == "-":
-                sys.stdout.buffer.write(data + b"\n")
-            else:
-                out.write_bytes(data + b"\n")
+            actor, patient_id = _patient(db, clinic, patient)
+            if to_stdout:
+                sys.stdout.buffer.write(_bundle(db, actor, patient_id, patient))
+                return
+            with _staged(out, folder=False) as work:
+                work.write_bytes(_bundle(db, actor, patient_id, patient))
+            _console().print(f"exported {patient} to {out}", highlight=False, markup=False)
             return
-        if str(out) == "-":
-            raise _fail("--all writes one file per resource type: give --out FOLDER")
-        with Ticker("export") as ticker:
+        actor = _actor(db, clinic)
+        with _staged(out, folder=True) as work, Meter("export") as meter:
             counts = export_all(
-                db, actor, out, progress=lambda stage, n: ticker.update(f"{stage}: {n:,}")
+                db,
+                actor,
+                work,
+                progress=lambda stage, done, total: meter.update(
+                    done, total, f"{stage} · {done:,} of {total:,} rows"
+                ),
             )
-        Console(stderr=True).print(
-            "exported " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())),
+        _console().print(
+            f"exported to {out}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())),
             highlight=False,
+            markup=False,
         )
     finally:
         db.dispose()
+
+
+def _bundle(db: Any, actor: Actor, patient_id: str, named: str) -> bytes:
+    """The patient's record as an indented Bundle (an audited export)."""
+    from hipspine.fhir.exporter import export_patient
+
+    try:
+        data = orjson.dumps(export_patient(db, actor, patient_id), option=orjson.OPT_INDENT_2)
+    except AccessRefused:
+        raise _fail(f"patient {named} not found in this clinic") from None
+    return data + b"\n"
 
 
 def import_command(
@@ -152,7 +389,8 @@ def import_command(
     """Import FHIR R4 Bundles and NDJSON (e.g. Synthea output) into the clinic's records.
 
     Idempotent and resumable: importing the same files again changes nothing. Resources
-    hipspine does not keep are counted; bad ones are listed with file, line and reason.
+    hipspine does not keep are counted; bad ones are listed with file, line and reason. In a
+    folder, every file is read but a Bulk Data manifest.json.
     """
     from hipspine.fhir.importer import Importer
 
@@ -161,21 +399,34 @@ def import_command(
         raise _fail(f"no such file: {', '.join(missing)}")
     paths: list[Path] = []
     for f in files:
-        paths.extend(sorted(p for p in f.rglob("*") if p.is_file()) if f.is_dir() else [f])
+        if f.is_dir():
+            paths.extend(sorted(p for p in f.rglob("*") if p.is_file() and p.name != MANIFEST))
+        else:
+            paths.append(f)
+    bulk = sorted({p for p in paths if p.suffix in _NDJSON})
+    bundles = sorted({p for p in paths if p.suffix not in _NDJSON})
     db = _database()
-    console = Console(stderr=True)
+    console = _console()
     try:
         actor = _actor(db, clinic)
-        with Ticker("import") as ticker:
-            importer = Importer(db, actor, progress=lambda r: ticker.update(r.summary()))
-            report = importer.import_files(paths)
-        console.print(report.summary(), highlight=False)
+        with Meter("import") as meter:
+            gauge = _ImportGauge(meter, bundles, bulk)
+            importer = Importer(db, actor, progress=gauge)
+            # Bundles one at a time (as the importer takes them anyway), so each counts done.
+            for path in bundles:
+                importer.import_files([path])
+                gauge.bundle_done(path, importer.report)
+            if bulk:
+                gauge.bulk_started(importer.report)
+                importer.import_files(bulk)
+            report = importer.report
+        console.print(report.summary(), highlight=False, markup=False)
         for table, n in sorted(report.stored.items()):
-            console.print(f"  stored {table}: {n:,}", highlight=False)
+            console.print(f"  stored {table}: {n:,}", highlight=False, markup=False)
         for (kind, reason), n in sorted(report.unused.items()):
-            console.print(f"  unused {kind}: {n:,} ({reason})", highlight=False)
+            console.print(f"  unused {kind}: {n:,} ({reason})", highlight=False, markup=False)
         for problem in report.problems:
-            console.print(f"  rejected {problem}", highlight=False)
+            console.print(f"  rejected {problem}", highlight=False, markup=False)
         if report.problem_count > len(report.problems):
             console.print(
                 f"  … and {report.problem_count - len(report.problems):,} more rejected",
@@ -185,3 +436,66 @@ def import_command(
             raise typer.Exit(code=1)
     finally:
         db.dispose()
+
+
+_NDJSON = (".ndjson", ".jsonl")
+
+
+def _lines(path: Path) -> int:
+    """How many lines ``path`` has (its newlines, and a last line without one), read in
+    large blocks: a small fraction of what importing it costs."""
+    count, last = 0, b"\n"
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
+
+
+class _ImportGauge:
+    """How far an import is, in bytes of its input, for a :class:`Meter`.
+
+    A Bundle counts once imported. NDJSON is imported in two passes (read every line, then
+    store whole patients): half its bytes follow the lines read, of those counted up front;
+    the other half the resources stored (or found already there), of those the first pass
+    kept.
+    """
+
+    def __init__(self, meter: Meter, bundles: list[Path], bulk: list[Path]) -> None:
+        self.meter = meter
+        meter.update(0, None, "counting lines")
+        self.bulk_bytes = sum(p.stat().st_size for p in bulk)
+        self.total = self.bulk_bytes + sum(p.stat().st_size for p in bundles)
+        self.bulk_lines = sum(_lines(p) for p in bulk)
+        self.done = 0.0
+        self.start: Report | None = None  # the counts when the NDJSON import began
+        self.kept: int | None = None  # resources the first pass kept, once it is over
+
+    def bundle_done(self, path: Path, report: Report) -> None:
+        self.done += path.stat().st_size
+        self(report)
+
+    def bulk_started(self, report: Report) -> None:
+        from hipspine.fhir.importer import Report
+
+        self.start = Report(report.read, already=report.already, problem_count=report.problem_count)
+        self.start.stored.update(report.stored)
+        self.start.unused.update(report.unused)
+        self(report)
+
+    def __call__(self, report: Report) -> None:
+        at, phase = self.done, "reading"
+        if self.start is not None:
+            start = self.start
+            read = report.read - start.read
+            stored = report.stored_total + report.already - start.stored_total - start.already
+            if self.kept is None and stored > 0:  # the second pass has begun
+                unused = sum(report.unused.values()) - sum(start.unused.values())
+                self.kept = read - unused - (report.problem_count - start.problem_count)
+            half = self.bulk_bytes / 2
+            if self.kept is None:
+                at += half * min(read / max(self.bulk_lines, 1), 1.0)
+            else:
+                phase = "storing"
+                at += half + half * min(stored / max(self.kept, 1), 1.0)
+        self.meter.update(at, self.total, f"{phase} · {report.summary()}")

@@ -20,6 +20,7 @@ from hipspine.fhir import (
     bundle,
     careplan,
     condition,
+    encounter,
     goal,
     imaging,
     medication,
@@ -61,12 +62,16 @@ def _response(row: Mapping[str, Any]) -> list[Resource]:
     return [questionnaire.to_fhir(row), *observation.scores_to_fhir(row)]
 
 
+def _visit(row: Mapping[str, Any]) -> list[Resource]:
+    return [encounter.to_fhir(row), *imaging.to_fhir(row)]
+
+
 SECTIONS: tuple[tuple[type[Base], ToFhir], ...] = (
     (Episode, _one(condition.to_fhir)),
+    (Encounter, _visit),
     (PainRating, _one(observation.pain_to_fhir)),
     (StrengthTest, _one(observation.strength_to_fhir)),
     (FunctionTest, _one(observation.function_to_fhir)),
-    (Encounter, imaging.to_fhir),
     (QuestionnaireResponse, _response),
     (Procedure, _one(procedure.to_fhir)),
     (Medication, _one(medication.to_fhir)),
@@ -142,36 +147,68 @@ def export_all(
     actor: Actor,
     folder: Path,
     *,
-    progress: Callable[[str, int], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    audit_batch: int = 1000,
 ) -> dict[str, int]:
-    """The clinic's whole registry as Bulk Data NDJSON files in ``folder``.
+    """The clinic's whole registry as Bulk Data NDJSON files in ``folder``, with their
+    Bulk Data manifest (``manifest.json``).
 
+    Reads one read-only snapshot of the database (:meth:`Database.snapshot`), so however
+    long it runs no writer waits for it, and the files show one moment of the registry.
     Streams rows (``yield_per``) and writes each resource as it is made, so memory does not
-    grow with the database. Returns the number of resources written per type.
+    grow with the database. Each patient gets one ``export`` audit entry, written in a short
+    transaction per ``audit_batch`` patients *before* any of their data is written out.
+    ``progress(stage, rows_done, rows_total)`` follows the rows written (counted first, in
+    the same snapshot). Returns the number of resources written per type.
     """
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func
+
     clinic_id = _staff(actor)
-    with db.transaction() as session, ndjson.Writer(folder) as writer:
-        batch: list[str] = []
+    # Bulk Data: resources changed up to this instant are all in the export (the snapshot
+    # is taken after it).
+    started = datetime.now(UTC)
+    with db.snapshot() as session, ndjson.Writer(folder) as writer:
+        tables = [Patient.__table__, *(model.__table__ for model, _ in SECTIONS)]
+        total = sum(
+            session.execute(
+                select(func.count()).select_from(table).where(table.c.clinic_id == clinic_id)
+            ).scalar_one()
+            for table in tables
+        )
+        done = 0
+        batch: list[Any] = []
+
+        def write_patients() -> None:
+            nonlocal done, batch
+            if batch:
+                with db.transaction() as audited:
+                    append_audit(audited, actor, "export", [row["id"] for row in batch])
+            for row in batch:
+                writer.write(patient.to_fhir(row))
+            done, batch = done + len(batch), []
+            if progress:
+                progress("patient", done, total)
+
         for row in _rows(session, Patient, clinic_id=clinic_id):
-            writer.write(patient.to_fhir(row))
-            batch.append(row["id"])
-            if len(batch) >= 1000:
-                append_audit(session, actor, "export", batch)
-                batch = []
-        append_audit(session, actor, "export", batch)
-        if progress:
-            progress("Patient", writer.counts.get("Patient", 0))
+            batch.append(row)
+            if len(batch) >= audit_batch:
+                write_patients()
+        write_patients()
         used: set[str] = set()
         for model, mapper in SECTIONS:
-            for number, row in enumerate(_rows(session, model, clinic_id=clinic_id), start=1):
+            for row in _rows(session, model, clinic_id=clinic_id):
                 if model is QuestionnaireResponse:
                     used.add(row["instrument"])
                 for resource in mapper(row):
                     writer.write(resource)
-                if progress and number % 10_000 == 0:
-                    progress(model.__tablename__, sum(writer.counts.values()))
+                done += 1
+                if progress and done % 1000 == 0:
+                    progress(model.__tablename__, done, total)
             if progress:
-                progress(model.__tablename__, sum(writer.counts.values()))
+                progress(model.__tablename__, done, total)
         for resource in _questionnaires(used):
             writer.write(resource)
+        writer.manifest(started)
         return dict(writer.counts)

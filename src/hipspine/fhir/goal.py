@@ -3,6 +3,13 @@
 Goal Attainment Scaling ratings (−2 … +2, Kiresuk & Sherman 1968) have no element in R4
 Goal; they travel as hipspine extensions, one per rating. Only goals in the hipspine
 functional-goal category are kept (Synthea's generic health goals are counted as unused).
+
+Status on import (``lifecycleStatus``,
+https://hl7.org/fhir/R4/valueset-goal-status.html): ``cancelled``, ``rejected`` and
+``entered-in-error`` are no goal of the patient and are counted as unused with that
+reason; every other status (``proposed``, ``planned``, ``accepted``, ``active``,
+``on-hold``, ``completed``) is kept. hipspine does not store a goal's status (its GAS
+ratings say how far it was attained), so goals are exported as ``active``.
 """
 
 from __future__ import annotations
@@ -30,6 +37,12 @@ from hipspine.fhir._common import (
 CATEGORY_CS = f"{CS}/goal-category"
 PSFS_EXT = f"{EXT}/psfs-activity"
 RATING_EXT = f"{EXT}/goal-attainment-rating"
+NOT_A_GOAL = {
+    "cancelled": "cancelled",
+    "rejected": "rejected",
+    "entered-in-error": "entered in error",
+}
+"""Goal lifecycle statuses of a goal the patient does not have, and why."""
 
 
 def to_fhir(row: Mapping[str, Any]) -> Resource:
@@ -72,6 +85,9 @@ def from_fhir(resource: Mapping[str, Any]) -> Row:
     """Column values of a ``goal`` row for a FHIR Goal."""
     if not any(code_in(c, CATEGORY_CS) == "functional" for c in resource.get("category", ())):
         raise Unused("Goal other than a hipspine functional goal")
+    status = resource.get("lifecycleStatus")
+    if status in NOT_A_GOAL:
+        raise Unused(f"Goal {NOT_A_GOAL[status]}")
     text = (resource.get("description") or {}).get("text")
     if not text:
         raise Invalid("description.text: a goal needs its wording")

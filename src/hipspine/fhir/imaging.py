@@ -14,8 +14,12 @@ its own in a Bundle and in Bulk Data NDJSON alike.
   unknown has ``dataAbsentReason`` "unknown". Side is the laterality extension on
   ``bodySite``; the spinal level is coded in the hipspine spinal-level CodeSystem.
 
-Imported, a report becomes an encounter (its kind from the encounter-kind extension,
-``imaging`` otherwise) whose case holds these findings, validated as hipspine.case/1.
+The report names its visit in ``encounter``: hipspine exports every visit as an Encounter
+carrying the whole case (see the Encounter section), so on import a report written by
+hipspine (with the encounter-kind extension) that names an Encounter adds nothing and is
+counted as unused. Any other report (from an EHR, or a hipspine export made before visits
+were exported) becomes an encounter (its kind from the encounter-kind extension, ``imaging``
+otherwise) whose case holds these findings, validated as hipspine.case/1.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from hipspine.fhir._common import (
     coding,
     day,
     extension,
+    linked_id,
     number,
     parse_day,
     reference,
@@ -46,13 +51,15 @@ from hipspine.fhir._common import (
     side_of,
     table,
 )
+from hipspine.store.models import EncounterKind
 
 FINDING_CS = f"{CS}/imaging-finding"
 LEVEL_CS = f"{CS}/spinal-level"
 KIND_EXT = f"{EXT}/encounter-kind"
 REPORT_CATEGORY = "http://terminology.hl7.org/CodeSystem/v2-0074"
 DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
-KINDS = ("intake", "exam", "imaging", "procedure", "follow_up")
+KINDS = tuple(kind.value for kind in EncounterKind)
+CARRIED = "imaging findings: imported with their Encounter's case"
 
 
 def _findings() -> dict[str, dict[str, Any]]:
@@ -122,6 +129,7 @@ def to_fhir(row: Mapping[str, Any]) -> list[Resource]:
             "category": [{"coding": [coding(REPORT_CATEGORY, "RAD", "Radiology")]}],
             "code": {"coding": [coding(LOINC, report["loinc"], report["display"])]},
             "subject": reference("Patient", row["patient_id"]),
+            "encounter": reference("Encounter", row["id"]),
             "effectiveDateTime": day(row["occurred_on"]),
             "result": [{"reference": f"#{o['id']}"} for o in observations],
         }
@@ -174,6 +182,9 @@ def from_fhir(resource: Mapping[str, Any]) -> Row:
     """
     if code_in(resource.get("code"), LOINC) != table("imaging")["report"]["loinc"]:
         raise Unused("DiagnosticReport other than an imaging study")
+    kind_ext = extension(resource, KIND_EXT)
+    if kind_ext is not None and linked_id(resource.get("encounter"), "Encounter"):
+        raise Unused(CARRIED)
     contained = {
         c.get("id"): c
         for c in resource.get("contained", ())
@@ -195,8 +206,7 @@ def from_fhir(resource: Mapping[str, Any]) -> Row:
         parse_case(case)
     except CaseError as error:
         raise Invalid("; ".join(error.problems)) from None
-    ext = extension(resource, KIND_EXT)
-    kind = ext.get("valueCode") if ext else None
+    kind = kind_ext.get("valueCode") if kind_ext else None
     return {
         "kind": kind if kind in KINDS else "imaging",
         "occurred_on": occurred,

@@ -36,12 +36,14 @@ import os
 import pickle
 import re
 import sqlite3
-from collections import Counter, deque
+from bisect import bisect_right
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import accumulate
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, NamedTuple
@@ -65,6 +67,7 @@ from hipspine.fhir import (
     bundle,
     careplan,
     condition,
+    encounter,
     goal,
     imaging,
     medication,
@@ -92,6 +95,7 @@ def _fixed(table: str, mapper: Callable[[Mapping[str, Any]], Row]) -> Mapper:
 
 MAPPERS: dict[str, Mapper] = {
     "Condition": _fixed("episode", condition.from_fhir),
+    "Encounter": _fixed("encounter", encounter.from_fhir),
     "Observation": observation.from_fhir,
     "QuestionnaireResponse": _fixed("questionnaire_response", questionnaire.from_fhir),
     "Procedure": _fixed("procedure", procedure.from_fhir),
@@ -107,8 +111,35 @@ KEPT = frozenset({"Patient", *MAPPERS})
 """Every resource type hipspine keeps; the rest are counted by type and passed over."""
 UNUSED_TYPE = "resource type not kept by hipspine"
 
+LINKS: dict[str, dict[str, str]] = {
+    "encounter": {"episode_id": "episode"},
+    "pain_rating": {"encounter_id": "encounter"},
+    "strength_test": {"encounter_id": "encounter"},
+    "function_test": {"encounter_id": "encounter"},
+    "questionnaire_response": {"encounter_id": "encounter"},
+    "procedure": {"episode_id": "episode"},
+    "therapy_regimen": {"episode_id": "episode"},
+}
+"""Columns that link a record to another imported record (table → column → linked table).
+
+A mapping puts the linked resource's id in the source there (``fhir._common.linked_id``);
+the importer turns it into the id that resource became in this clinic — stored in the same
+unit of work, or imported before — provided it is a record of the same patient. A link to
+anything else (never imported, another patient's) is left out: the record is kept, unlinked.
+"""
+
+
+def _depth(table: str) -> int:
+    """How many links away from a table that links to nothing: the order in which a unit's
+    tables are written, so that a record's linked record is stored before it."""
+    return 1 + max((_depth(linked) for linked in LINKS.get(table, {}).values()), default=-1)
+
+
+_LINK_DEPTH: dict[str, int] = defaultdict(int, {table: _depth(table) for table in LINKS})
+
 MARKS: dict[str, Callable[[], Marks]] = {
     "Condition": condition.marks,
+    "Encounter": encounter.marks,
     "Observation": observation.marks,
     "QuestionnaireResponse": questionnaire.marks,
     "Procedure": procedure.marks,
@@ -149,6 +180,52 @@ class _Screen:
         if any(text in raw for text in texts) or (words is not None and words.search(raw)):
             return None
         return None if _unsure(raw) else (kind, UNMARKED)
+
+    def sift(self, data: bytes, first_line: int) -> tuple[list[tuple[int, bytes]], Report]:
+        """The lines of a block of whole lines that must be parsed, with their numbers, and
+        a report counting those passed over.
+
+        Bulk Data writes one resource type per file, so a block's lines usually all start
+        alike: the block is then judged at once — each mark searched over the whole block,
+        only the lines it occurs in kept — instead of line by line, which for the few
+        resources of an EHR's export that hipspine keeps is most of the cost of reading.
+        Otherwise each line is judged by :meth:`unused`.
+        """
+        lines = data.split(b"\n")
+        passed = Report()
+        lead = ndjson.LEADING_TYPE.match(data)
+        if lead is None or lead[1] == b"Patient" or data.count(b"\n" + lead[0]) != len(lines) - 1:
+            kept = []
+            for number, raw in enumerate(lines, start=first_line):
+                unused = self.unused(raw)
+                if unused is None:
+                    kept.append((number, raw))
+                else:
+                    passed.read += 1
+                    passed.unused[unused] += 1
+            return kept, passed
+        kind = lead[1].decode()
+        passed.read = len(lines)
+        if kind not in KEPT:
+            passed.unused[(kind, UNUSED_TYPE)] = len(lines)
+            return [], passed
+        starts = list(accumulate((len(raw) + 1 for raw in lines[:-1]), initial=0))
+        hits: set[int] = set()
+        texts, words = self.marks[kind]
+        for text in texts:
+            at = data.find(text)
+            while at >= 0:
+                line = bisect_right(starts, at) - 1
+                hits.add(line)
+                at = data.find(text, starts[line + 1]) if line + 1 < len(starts) else -1
+        if words is not None:
+            hits.update(bisect_right(starts, found.start()) - 1 for found in words.finditer(data))
+        if _unsure(data):
+            hits.update(i for i, raw in enumerate(lines) if _unsure(raw))
+        passed.read -= len(hits)
+        if len(lines) > len(hits):
+            passed.unused[(kind, UNMARKED)] = len(lines) - len(hits)
+        return [(first_line + i, lines[i]) for i in sorted(hits)], passed
 
 
 def _unsure(raw: bytes) -> bool:
@@ -231,7 +308,18 @@ class _Pending(NamedTuple):
     values: tuple[Any, ...]
     """The record's row in the driver's form, but for the columns known only when it is
     stored (see :func:`_layout`)."""
-    patient_ref: str | None
+    patient: str | None
+    """The id of the patient it is about, as the source names it (None for a Patient)."""
+
+
+class _Linking(NamedTuple):
+    """A record whose links are resolved once its whole unit of work has ids."""
+
+    table: str
+    record_id: str
+    owner: str
+    unit: tuple[Any, ...]
+    values: tuple[Any, ...]
 
 
 def _key(resource: Mapping[str, Any]) -> tuple[str, str]:
@@ -265,6 +353,15 @@ def _layout(dialect: Dialect, table: str) -> bulk.Layout:
     )
 
 
+@cache
+def _links(dialect: Dialect, table: str) -> tuple[tuple[int, str], ...]:
+    """Where the links of a ``table`` row are among its prepared values, and to which table."""
+    prepared = _layout(dialect, table).prepared
+    return tuple(
+        (prepared.index(column), linked) for column, linked in LINKS.get(table, {}).items()
+    )
+
+
 class _Preparer:
     """Reads, validates and maps resources into rows ready for the database driver.
 
@@ -274,6 +371,7 @@ class _Preparer:
 
     def __init__(self, dialect: Dialect, validate: bool) -> None:
         self.dialect, self.validate = dialect, validate
+        self.screen = _Screen()
 
     def prepare(self, item: _Item, report: Report) -> _Pending | None:
         resource = item.resource
@@ -305,34 +403,78 @@ class _Preparer:
         if not source_id:
             report.problem(item.file, item.where, f"{kind}.id: an id is required to import")
             return None
-        ref = None if kind == "Patient" else _patient_ref(resource)
-        if kind != "Patient" and ref is None:
-            report.problem(item.file, item.where, f"{kind}.subject: no patient reference")
-            return None
-        return _Pending(item.file, item.where, kind, system, source_id, table, values, ref)
+        about = None
+        if kind != "Patient":
+            ref = _patient_ref(resource)
+            if ref is None:
+                report.problem(item.file, item.where, f"{kind}.subject: no patient reference")
+                return None
+            about = ref.split("/", 1)[1]
+        return _Pending(item.file, item.where, kind, system, source_id, table, values, about)
 
-    def chunk(self, file_no: int, name: str, lines: list[tuple[int, bytes]]) -> _Staged:
-        """Prepare a chunk of one file's lines: the rows to stage, and what was seen."""
-        report = Report()
+    def block(self, file_no: int, path: str, block: _Block) -> _Staged:
+        """Prepare one block of a file's lines: the rows to stage, and what was seen.
+
+        The block is read here, from the file: a worker process gets only where it is, so
+        no file content crosses between processes. Lines the screen passes over are only
+        counted.
+        """
         rows: list[tuple[str, int, int, bytes]] = []
-        for number, raw in lines:
+        with open(path, "rb") as handle:
+            handle.seek(block.offset)
+            data = handle.read(block.size)
+        kept, report = self.screen.sift(data, block.first_line)
+        for number, raw in kept:
             line = ndjson.parse(number, raw)
             if line is None:
                 continue
             report.read += 1
             if line.resource is None:
-                report.problem(name, f"line {number}", str(line.error))
+                report.problem(path, f"line {number}", str(line.error))
                 continue
-            pending = self.prepare(_Item(line.resource, name, f"line {number}"), report)
+            pending = self.prepare(_Item(line.resource, path, f"line {number}"), report)
             if pending is not None:
-                owner = pending.patient_ref or f"Patient/{pending.source_id}"
+                owner = pending.patient or pending.source_id
                 # The scratch file is private to this process and read back only by it.
                 rows.append((owner, file_no, number, pickle.dumps(tuple(pending), protocol=5)))
         return rows, report
 
 
+class _Block(NamedTuple):
+    """Whole lines of a file: where they start, how many bytes, the first line's number."""
+
+    offset: int
+    size: int
+    first_line: int
+
+
+BLOCK_BYTES = 1 << 20
+"""About how much of a file one block holds (a line longer than that is a block of its own)."""
+
+
+def _blocks(path: Path) -> Iterator[_Block]:
+    """``path`` cut into blocks of whole lines, the last one's newline left out.
+
+    Reading is cheap next to preparing (the file is in the page cache for the worker that
+    reads it again); counting newlines here gives every block its first line's number.
+    """
+    offset, number, carry = 0, 1, b""
+    with path.open("rb") as handle:
+        while data := handle.read(BLOCK_BYTES):
+            data = carry + data
+            end = data.rfind(b"\n")
+            if end < 0:  # no line ends in it yet: a longer line
+                carry = data
+                continue
+            yield _Block(offset, end, number)
+            number += data.count(b"\n", 0, end) + 1
+            offset += end + 1
+            carry = data[end + 1 :]
+    if carry:
+        yield _Block(offset, len(carry), number)
+
+
 _Staged = tuple[list[tuple[str, int, int, bytes]], Report]
-_CHUNK_LINES = 2000
 _worker: _Preparer | None = None
 
 
@@ -341,9 +483,9 @@ def _start_worker(preparer: _Preparer) -> None:
     _worker = preparer
 
 
-def _prepare_chunk(file_no: int, name: str, lines: list[tuple[int, bytes]]) -> _Staged:
+def _prepare_block(file_no: int, path: str, block: _Block) -> _Staged:
     assert _worker is not None
-    return _worker.chunk(file_no, name, lines)
+    return _worker.block(file_no, path, block)
 
 
 WORKERS_FROM_BYTES = 8_000_000
@@ -390,7 +532,6 @@ class Importer:
         self.clinic_id: str = actor.clinic_id
         self.progress = progress
         self.preparer = _Preparer(db.engine.dialect, validate)
-        self.screen = _Screen()
         self.session = session
         self.report = Report()
 
@@ -457,8 +598,8 @@ class Importer:
         """Prepare every line (in ``workers`` processes, or in this one) into ``staged``."""
         if not workers:
             for file_no, path in enumerate(paths):
-                for lines in self._line_chunks(path):
-                    self._staged(staged, self.preparer.chunk(file_no, str(path), lines))
+                for block in _blocks(path):
+                    self._staged(staged, self.preparer.block(file_no, str(path), block))
             return
         # Forked workers inherit the preparer; they touch no database, console or log.
         pool = ProcessPoolExecutor(
@@ -470,9 +611,9 @@ class Importer:
         waiting: deque[Future[_Staged]] = deque()
         try:
             for file_no, path in enumerate(paths):
-                for lines in self._line_chunks(path):
-                    waiting.append(pool.submit(_prepare_chunk, file_no, str(path), lines))
-                    # A few chunks in flight per worker: enough to keep them busy, and
+                for block in _blocks(path):
+                    waiting.append(pool.submit(_prepare_block, file_no, str(path), block))
+                    # A few blocks in flight per worker: enough to keep them busy, and
                     # memory stays flat however large the files.
                     if len(waiting) >= 3 * workers:
                         self._staged(staged, waiting.popleft().result())
@@ -480,26 +621,6 @@ class Importer:
                 self._staged(staged, waiting.popleft().result())
         finally:
             pool.shutdown(cancel_futures=True)
-
-    def _line_chunks(self, path: Path) -> Iterator[list[tuple[int, bytes]]]:
-        """The lines of ``path`` to prepare, in chunks; those the screen passes over are
-        counted here and go no further."""
-        chunk: list[tuple[int, bytes]] = []
-        read, unused = 0, Counter[tuple[str, str]]()
-        for line in ndjson.lines(path):
-            passed = self.screen.unused(line[1])
-            if passed is None:
-                chunk.append(line)
-                if len(chunk) >= _CHUNK_LINES:
-                    yield chunk
-                    chunk = []
-            else:
-                read += 1
-                unused[passed] += 1
-        if chunk:
-            yield chunk
-        self.report.read += read
-        self.report.unused.update(unused)
 
     def _staged(self, staged: sqlite3.Connection, prepared: _Staged) -> None:
         rows, report = prepared
@@ -659,25 +780,25 @@ class Importer:
             report.patients_created += len(new_patients)
             report.stored["patient"] += len(new_patients)
 
-            unresolved = {
-                ref for p in records if (ref := _patient_id(p)) and ref not in patient_ids
-            }
+            unresolved = {p.patient for p in records if p.patient and p.patient not in patient_ids}
             patient_ids.update(self._known_patients(session, unresolved))
             by_table: dict[str, list[tuple[Any, ...]]] = {}
             units: dict[str, tuple[Any, ...]] = {}
             touched: dict[str, bool] = dict.fromkeys(patient_ids.values(), True)
+            # (table, source id) → (record id, patient) of this unit, for links to resolve
+            placed: dict[tuple[str, str], tuple[str, str]] = {}
+            linking: list[_Linking] = []
             for pending in records:
                 key = (pending.kind, pending.source_system, pending.source_id)
                 if key in seen:
                     report.already += 1
                     continue
-                patient_ref = _patient_id(pending)
-                owner = patient_ids.get(patient_ref)
+                owner = patient_ids.get(pending.patient or "")
                 if owner is None:
                     report.problem(
                         pending.file,
                         pending.where,
-                        f"{pending.kind}.subject: patient {patient_ref} not found in this clinic"
+                        f"{pending.kind}.subject: patient {pending.patient} not found in this clinic"
                         " (import its Patient first)",
                     )
                     continue
@@ -689,10 +810,20 @@ class Importer:
                     unit = units[table] = _layout(dialect, table).unit(
                         clinic_id=clinic, created_at=stamp, created_by=self.actor.user_id
                     )
-                by_table.setdefault(table, []).append((record_id, owner, *unit, *pending.values))
+                placed[(table, pending.source_id)] = (record_id, owner)
+                values = pending.values
+                if any(values[index] is not None for index, _ in _links(dialect, table)):
+                    linking.append(_Linking(table, record_id, owner, unit, values))
+                else:
+                    by_table.setdefault(table, []).append(
+                        (record_id, owner, *unit, *pending.values)
+                    )
                 links.append(_link(pending, owner, record_id))
                 touched.setdefault(owner, False)
-            for table, rows in by_table.items():
+            for table, row in self._linked(session, linking, placed):
+                by_table.setdefault(table, []).append(row)
+            for table in sorted(by_table, key=lambda name: _LINK_DEPTH[name]):  # linked first
+                rows = by_table[table]
                 _insert(session, _layout(dialect, table), rows)
                 report.stored[table] += len(rows)
             link_unit = _layout(dialect, "fhir_source").unit(clinic_id=clinic, imported_at=stamp)
@@ -704,6 +835,59 @@ class Importer:
         self.report.add(report)
 
     # -- helpers -----------------------------------------------------------------------
+
+    def _linked(
+        self,
+        session: Session,
+        rows: list[_Linking],
+        placed: Mapping[tuple[str, str], tuple[str, str]],
+    ) -> Iterator[tuple[str, tuple[Any, ...]]]:
+        """(table, row to store) of ``rows``, each link (:data:`LINKS`) turned from the
+        source's id into the linked record's id, or None where there is no such record of
+        the same patient."""
+        dialect = session.get_bind().dialect
+        elsewhere: dict[str, set[str]] = {}  # linked table → source ids not of this unit
+        for row in rows:
+            for index, linked in _links(dialect, row.table):
+                source = row.values[index]
+                if source is not None and (linked, source) not in placed:
+                    elsewhere.setdefault(linked, set()).add(source)
+        known = self._linked_records(session, elsewhere)
+        for row in rows:
+            values = list(row.values)
+            for index, linked in _links(dialect, row.table):
+                source = values[index]
+                if source is not None:
+                    found = placed.get((linked, source)) or known.get((linked, source))
+                    values[index] = found[0] if found and found[1] == row.owner else None
+            yield row.table, (row.record_id, row.owner, *row.unit, *values)
+
+    def _linked_records(
+        self, session: Session, wanted: Mapping[str, set[str]]
+    ) -> dict[tuple[str, str], tuple[str, str]]:
+        """(table, source id) → (record id, patient) for records imported before (through
+        ``fhir_source``) or native to this clinic (a hipspine export's own ids)."""
+        found: dict[tuple[str, str], tuple[str, str]] = {}
+        for table, ids in wanted.items():
+            for chunk in _chunks(sorted(ids)):
+                for source_id, record_id, patient_id in session.execute(
+                    select(FhirSource.source_id, FhirSource.record_id, FhirSource.patient_id).where(
+                        FhirSource.clinic_id == self.clinic_id,
+                        FhirSource.record_table == table,
+                        _among(session, FhirSource.source_id, chunk),
+                    )
+                ):
+                    if record_id:
+                        found.setdefault((table, source_id), (record_id, patient_id))
+            columns = _table(table).c
+            rest = sorted(i for i in ids if (table, i) not in found and len(i) <= 36)
+            for chunk in _chunks(rest):
+                query = select(columns.id, columns.patient_id).where(
+                    columns.clinic_id == self.clinic_id, _among(session, columns.id, chunk)
+                )
+                for record_id, patient_id in session.execute(query):
+                    found[(table, record_id)] = (record_id, patient_id)
+        return found
 
     def _already_imported(
         self, session: Session, pending: list[_Pending]
@@ -849,10 +1033,6 @@ def _free(source_id: str, taken: dict[str, str]) -> str:
     record_id = source_id if len(source_id) <= 36 and source_id not in taken else new_id()
     taken[record_id] = ""
     return record_id
-
-
-def _patient_id(pending: _Pending) -> str:
-    return str(pending.patient_ref).split("/", 1)[1]
 
 
 def _patient_ref(resource: Mapping[str, Any]) -> str | None:

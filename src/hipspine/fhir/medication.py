@@ -6,6 +6,18 @@ recorded name is that ingredient. The use pattern travels twice: as FHIR semanti
 (``asNeededBoolean``, ``status`` stopped) and exactly, as a hipspine extension with the
 days per week. Only analgesics listed in the table are kept; other medications are
 counted as unused.
+
+Statuses on import (https://hl7.org/fhir/R4/valueset-medication-statement-status.html,
+https://hl7.org/fhir/R4/valueset-medicationrequest-status.html): a medication the patient
+does not take is no use pattern, so these are counted as unused with the reason —
+MedicationStatement ``not-taken``, ``intended`` (not started), ``entered-in-error`` and
+``unknown`` (whether it is taken is not known); MedicationRequest ``cancelled`` (withdrawn
+before any was taken), ``draft``, ``entered-in-error`` and ``unknown``, and a request with
+``doNotPerform`` (an order *not* to take it). ``stopped``, ``completed`` and ``on-hold``
+(not taken now) make the pattern ``stopped`` unless the hipspine extension gives the exact
+pattern; a MedicationStatement's ``effectivePeriod.end`` is the day it stopped (a
+MedicationRequest has no such date). Exported statements are ``active``, or ``stopped``
+when the record has a stop date or the stopped pattern.
 """
 
 from __future__ import annotations
@@ -34,6 +46,22 @@ from hipspine.fhir._common import (
 PATTERN_EXT = f"{EXT}/use-pattern"
 DAYS_EXT = f"{EXT}/days-per-week"
 PATTERNS = ("regular", "as_needed", "stopped")
+NOT_TAKEN = {
+    "MedicationStatement": {
+        "not-taken": "not taken",
+        "intended": "intended, not started",
+        "entered-in-error": "entered in error",
+        "unknown": "of unknown status (whether it is taken is not known)",
+    },
+    "MedicationRequest": {
+        "cancelled": "cancelled before any was taken",
+        "draft": "a draft, never prescribed",
+        "entered-in-error": "entered in error",
+        "unknown": "of unknown status (whether it is taken is not known)",
+    },
+}
+"""Statuses of a medication the patient does not take, per resource type, and why."""
+NOT_NOW = frozenset({"stopped", "completed", "on-hold"})
 
 
 @cache
@@ -110,12 +138,18 @@ def _name(concept: Mapping[str, Any] | None) -> str:
 def from_fhir(resource: Mapping[str, Any]) -> Row:
     """Column values of a ``medication`` row for a MedicationStatement or MedicationRequest."""
     name = _name(resource.get("medicationCodeableConcept"))
+    kind, status = resource.get("resourceType"), resource.get("status")
+    not_taken = NOT_TAKEN.get(str(kind), {})
+    if status in not_taken:
+        raise Unused(f"{kind} {not_taken[status]}")
+    if resource.get("doNotPerform") is True:
+        raise Unused(f"{kind} with doNotPerform: an order not to take it")
     dosages = resource.get("dosage") or resource.get("dosageInstruction") or []
     first = dosages[0] if dosages else {}
     ext = extension(resource, PATTERN_EXT)
     if ext and ext.get("valueCode") in PATTERNS:
         pattern = ext["valueCode"]
-    elif resource.get("status") in ("stopped", "completed", "cancelled"):
+    elif status in NOT_NOW:
         pattern = "stopped"
     elif first.get("asNeededBoolean") or "asNeededCodeableConcept" in first:
         pattern = "as_needed"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Container, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -35,12 +36,12 @@ class Line:
 # ``{"resourceType": "X"`` at the very start of a line: the top-level type, as written by
 # FHIR servers, Synthea and hipspine. A type found later in the line may be a contained
 # resource's, so only this form is trusted without parsing.
-_LEADING_TYPE = re.compile(rb'\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
+LEADING_TYPE = re.compile(rb'\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
 
 
 def leading_type(raw: bytes) -> str | None:
     """The resource type of a raw line that plainly starts with it, else None."""
-    lead = _LEADING_TYPE.match(raw)
+    lead = LEADING_TYPE.match(raw)
     return None if lead is None else lead[1].decode()
 
 
@@ -79,6 +80,10 @@ def parse(number: int, raw: bytes, wanted: Container[str] | None = None) -> Line
     return Line(number, value, None)
 
 
+MANIFEST = "manifest.json"
+"""The file name of a Bulk Data export manifest (see :meth:`Writer.manifest`)."""
+
+
 class Writer:
     """Writes resources to ``<folder>/<ResourceType>.ndjson``, one line each."""
 
@@ -96,6 +101,28 @@ class Writer:
         handle.write(orjson.dumps(resource))
         handle.write(b"\n")
         self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def manifest(self, transaction_time: datetime, request: str = "hipspine export --all") -> Path:
+        """Write ``manifest.json`` beside the files: the Bulk Data export manifest (FHIR Bulk
+        Data Access IG 2.0, "Response - Complete Status"), and return its path.
+
+        ``transactionTime`` is when the export's snapshot was taken; ``output`` lists each
+        file with its ``type``, ``url`` (the file's name, relative to the manifest, so the
+        folder can be moved) and ``count`` of resources.
+        """
+        document = {
+            "transactionTime": transaction_time.isoformat(timespec="milliseconds"),
+            "request": request,
+            "requiresAccessToken": False,
+            "output": [
+                {"type": kind, "url": f"{kind}.ndjson", "count": count}
+                for kind, count in sorted(self.counts.items())
+            ],
+            "error": [],
+        }
+        path = self.folder / MANIFEST
+        path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+        return path
 
     def close(self) -> None:
         for handle in self._files.values():

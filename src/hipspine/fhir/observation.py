@@ -1,5 +1,6 @@
 """Observation <-> hipspine pain ratings, strength tests and function tests; questionnaire
-score Observations (export only: on import scores are recomputed from the responses).
+score Observations (exported for EHRs; on import the QuestionnaireResponse brings the
+scores, see :mod:`hipspine.fhir.questionnaire`).
 
 * Pain: LOINC 72514-3 (0–10 numeric rating), one Observation per region and side; the
   region is a hipspine region code on ``bodySite`` with the side as a laterality extension.
@@ -10,7 +11,16 @@ score Observations (export only: on import scores are recomputed from the respon
 * Function tests: hipspine codes per test (no LOINC code was checked), value in UCUM.
 * Questionnaire scores: the instrument's LOINC code where it has one (the instrument data files),
   otherwise ``<instrument>-score`` / ``<instrument>-<subscale>`` in the hipspine
-  instrument-score CodeSystem; ``derivedFrom`` names the QuestionnaireResponse.
+  instrument-score CodeSystem; ``derivedFrom`` names the QuestionnaireResponse. On import
+  such an Observation is counted as unused ("a questionnaire score: imported with its
+  QuestionnaireResponse"): the response alone restores the record, so a score is never
+  stored twice, nor apart from its answers.
+
+Status on import (https://hl7.org/fhir/R4/valueset-observation-status.html): ``final``,
+``amended``, ``corrected`` and ``preliminary`` (a measurement made, its report not final)
+are kept; ``registered`` (no result yet), ``cancelled`` (not made), ``entered-in-error``
+and ``unknown`` (it may be either of those) are counted as unused with that reason.
+Exported Observations are ``final``.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hipspine.clinical import instruments
+from hipspine.fhir import questionnaire
 from hipspine.fhir._common import (
     CS,
     EXT,
@@ -36,6 +47,8 @@ from hipspine.fhir._common import (
     coding,
     day,
     extension,
+    link,
+    linked_id,
     number,
     parse_day,
     reference,
@@ -48,11 +61,20 @@ OBSERVATION_CS = f"{CS}/observation"
 FUNCTION_CS = f"{CS}/function-test"
 REGION_CS = f"{CS}/region"
 MUSCLE_CS = f"{CS}/muscle"
-SCORE_CS = f"{CS}/instrument-score"
+SCORE_CS = questionnaire.SCORE_CS
 RECALL_EXT = f"{EXT}/pain-recall"
 PAIN = "72514-3"
 UNSPECIFIED = "unspecified"  # region of a rating sent without a body site
 UNKNOWN_SIDE = "unknown"
+QUESTIONNAIRE_RESPONSE = "QuestionnaireResponse/"
+SCORE_UNUSED = "a questionnaire score: imported with its QuestionnaireResponse"
+NOT_MADE = {
+    "registered": "registered, no result yet",
+    "cancelled": "cancelled (not made)",
+    "entered-in-error": "entered in error",
+    "unknown": "of unknown status (it may have been cancelled or entered in error)",
+}
+"""Observation statuses whose value is not a measurement of the patient, and why."""
 _SCORE_NAMESPACE = uuid.UUID("6f1d2c52-8a59-4d1e-9a0b-5b6d0d7c1e11")
 
 
@@ -85,6 +107,7 @@ def pain_to_fhir(row: Mapping[str, Any]) -> Resource:
         "category": _category("survey"),
         "code": {"coding": [coding(LOINC, PAIN, pain["display"])]},
         "subject": reference("Patient", row["patient_id"]),
+        **link("encounter", "Encounter", row.get("encounter_id")),
         "effectiveDateTime": day(row["rated_on"]),
         "valueInteger": int(row["intensity"]),
         "bodySite": site,
@@ -111,7 +134,16 @@ def _pain_from_fhir(resource: Mapping[str, Any]) -> Row:
         "intensity": int(value),
         "recall": recall["valueString"] if recall else "past week",
         "rated_on": parse_day(_effective(resource), "effectiveDateTime"),
+        "encounter_id": linked_id(resource.get("encounter"), "Encounter"),
     }
+
+
+def _made(resource: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``resource`` if its status says it was measured, else :class:`Unused` with why."""
+    status = resource.get("status")
+    if status in NOT_MADE:
+        raise Unused(f"Observation {NOT_MADE[status]}")
+    return resource
 
 
 def _effective(resource: Mapping[str, Any]) -> Any:
@@ -163,6 +195,7 @@ def strength_to_fhir(row: Mapping[str, Any]) -> Resource:
         "category": _category("exam"),
         "code": {"coding": [coding(OBSERVATION_CS, strength["code"], strength["display"])]},
         "subject": reference("Patient", row["patient_id"]),
+        **link("encounter", "Encounter", row.get("encounter_id")),
         "effectiveDateTime": day(row["tested_on"]),
         "bodySite": site,
     }
@@ -188,6 +221,7 @@ def _strength_from_fhir(resource: Mapping[str, Any]) -> Row:
         "unit": None,
         "lever_arm_m": None,
         "tested_on": parse_day(_effective(resource), "effectiveDateTime"),
+        "encounter_id": linked_id(resource.get("encounter"), "Encounter"),
     }
     for component in resource.get("component", ()):
         code = code_in(component.get("code"), OBSERVATION_CS)
@@ -216,6 +250,7 @@ def function_to_fhir(row: Mapping[str, Any]) -> Resource:
         "category": _category("exam"),
         "code": {"coding": [coding(FUNCTION_CS, row["test"], known.get("display"))]},
         "subject": reference("Patient", row["patient_id"]),
+        **link("encounter", "Encounter", row.get("encounter_id")),
         "effectiveDateTime": day(row["tested_on"]),
         "valueQuantity": _quantity(row["value"], row["unit"]),
     }
@@ -230,6 +265,7 @@ def _function_from_fhir(resource: Mapping[str, Any], test: str) -> Row:
         "value": quantity["value"],
         "unit": str(quantity.get("unit") or quantity.get("code") or "")[:16],
         "tested_on": parse_day(_effective(resource), "effectiveDateTime"),
+        "encounter_id": linked_id(resource.get("encounter"), "Encounter"),
     }
 
 
@@ -247,30 +283,11 @@ def scores_to_fhir(row: Mapping[str, Any]) -> list[Resource]:
         instrument = instruments.get(row["instrument"])
     except KeyError:
         return []
-    loinc = {entry.target: entry for entry in instrument.loinc}
     unit = "%" if instrument.unit.startswith("percent") else "{score}"
-    found: list[tuple[str, float, dict[str, Any]]] = []
-    if row.get("score") is not None:
-        if "score" in loinc:
-            concept = coding(LOINC, loinc["score"].code, loinc["score"].display)
-        else:
-            concept = coding(SCORE_CS, f"{instrument.id}-score", f"{instrument.name} score")
-        found.append(("score", row["score"], concept))
-    for subscale in instrument.subscales:
-        value = (row.get("subscales") or {}).get(subscale.id)
-        if isinstance(value, dict):
-            value = value.get("value")
-        if value is None:
-            continue
-        if subscale.loinc:
-            concept = coding(LOINC, subscale.loinc, f"{instrument.short_name} {subscale.name}")
-        else:
-            concept = coding(
-                SCORE_CS,
-                f"{instrument.id}-{subscale.id}",
-                f"{instrument.short_name} {subscale.name}",
-            )
-        found.append((subscale.id, value, concept))
+    found = [
+        (scope, value, questionnaire.score_coding(instrument, scope))
+        for scope, value in questionnaire.recorded_scores(row)
+    ]
     return [
         {
             "resourceType": "Observation",
@@ -279,6 +296,7 @@ def scores_to_fhir(row: Mapping[str, Any]) -> list[Resource]:
             "category": _category("survey"),
             "code": {"coding": [concept]},
             "subject": reference("Patient", row["patient_id"]),
+            **link("encounter", "Encounter", row.get("encounter_id")),
             "effectiveDateTime": day(row["completed_on"]),
             "valueQuantity": {"value": number(value), "unit": unit, "system": UCUM, "code": unit},
             "derivedFrom": [reference("QuestionnaireResponse", row["id"])],
@@ -292,25 +310,27 @@ def scores_to_fhir(row: Mapping[str, Any]) -> list[Resource]:
 
 def marks() -> Marks:
     """Pain ratings carry the LOINC pain code; strength and function tests hipspine's
-    code systems."""
-    return Marks((HIPSPINE, PAIN))
+    code systems. Scores derived from a QuestionnaireResponse are parsed too, so they are
+    reported for what they are rather than passed over unread."""
+    return Marks((HIPSPINE, PAIN, QUESTIONNAIRE_RESPONSE))
 
 
 def from_fhir(resource: Mapping[str, Any]) -> tuple[str, Row]:
     """The hipspine table and column values for a FHIR Observation.
 
     Raises :class:`Unused` for Observations hipspine does not keep (vital signs, labs,
-    scores derived from a questionnaire response, which are recomputed from it).
+    scores derived from a questionnaire response, which come with the response itself) and
+    for those whose status says they were not made or were recorded in error.
     """
     for derived in resource.get("derivedFrom", ()):
-        if str(derived.get("reference", "")).split("/")[0] == "QuestionnaireResponse":
-            raise Unused("Observation: score derived from a QuestionnaireResponse (recomputed)")
+        if QUESTIONNAIRE_RESPONSE in str(derived.get("reference", "")):
+            raise Unused(SCORE_UNUSED)
     concept = resource.get("code")
     if code_in(concept, LOINC) == PAIN:
-        return "pain_rating", _pain_from_fhir(resource)
+        return "pain_rating", _pain_from_fhir(_made(resource))
     if code_in(concept, OBSERVATION_CS) == table("observations")["strength"]["code"]:
-        return "strength_test", _strength_from_fhir(resource)
+        return "strength_test", _strength_from_fhir(_made(resource))
     test = code_in(concept, FUNCTION_CS)
     if test:
-        return "function_test", _function_from_fhir(resource, test)
+        return "function_test", _function_from_fhir(_made(resource), test)
     raise Unused("Observation not kept by hipspine")

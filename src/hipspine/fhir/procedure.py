@@ -6,6 +6,13 @@ laterality extension, spinal level and other details as extensions); guidance is
 extension (R4 Procedure has no element for it). Procedures from other systems land when
 their code is listed in ``data/procedures.toml`` (type ``other``, the received code kept,
 guidance unknown); the rest are counted as unused.
+
+Status on import (https://hl7.org/fhir/R4/valueset-event-status.html): ``completed`` and
+``in-progress`` (under way: it is being done) are kept; a procedure not performed is no
+record of one, so ``preparation`` (not started), ``not-done``, ``on-hold``, ``stopped``
+(ended before it was done: which targets were treated is not known), ``entered-in-error``
+and ``unknown`` are counted as unused with that reason. Exported procedures are
+``completed``.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from hipspine.fhir._common import (
     coding,
     day,
     extension,
+    first_linked,
+    link,
     parse_day,
     reference,
     side_extension,
@@ -40,6 +49,16 @@ SITE_CS = f"{CS}/procedure-site"
 GUIDANCE_CS = f"{CS}/guidance"
 GUIDANCE_EXT = f"{EXT}/procedure-guidance"
 TARGET_EXT = f"{EXT}/procedure-target-"
+PERFORMED = frozenset({"completed", "in-progress"})
+NOT_PERFORMED = {
+    "preparation": "in preparation (not started)",
+    "not-done": "not done",
+    "on-hold": "on hold (not done)",
+    "stopped": "stopped before it was done",
+    "entered-in-error": "entered in error",
+    "unknown": "of unknown status (whether it was done is not known)",
+}
+"""Procedure statuses of a procedure that was not performed, and why."""
 
 
 @cache
@@ -79,6 +98,7 @@ def to_fhir(row: Mapping[str, Any]) -> Resource:
             "performedDateTime": day(row["performed_on"]),
         }
     )
+    resource.update(link("reasonReference", "Condition", row.get("episode_id")))
     if sites:
         resource["bodySite"] = sites
     if row.get("note"):
@@ -109,8 +129,10 @@ def from_fhir(resource: Mapping[str, Any]) -> Row:
         kind = ProcedureType.OTHER.value
     if kind not in {t.value for t in ProcedureType}:
         raise Invalid(f"code: procedure type {kind!r}; allowed: {', '.join(ProcedureType)}")
-    if resource.get("status") not in ("completed", "in-progress"):
-        raise Unused(f"Procedure with status {resource.get('status')!r} (not performed)")
+    status = resource.get("status")
+    if status not in PERFORMED:
+        why = NOT_PERFORMED.get(str(status), f"with status {status!r} (not performed)")
+        raise Unused(f"Procedure {why}")
     guidance_ext = extension(resource, GUIDANCE_EXT)
     guidance = (
         code_in(guidance_ext.get("valueCodeableConcept"), GUIDANCE_CS) if guidance_ext else None
@@ -140,4 +162,5 @@ def from_fhir(resource: Mapping[str, Any]) -> Row:
         "performed_on": parse_day(performed, "performedDateTime"),
         "note": "\n".join(notes) if notes else None,
         "code": received,
+        "episode_id": first_linked(resource.get("reasonReference"), "Condition"),
     }

@@ -85,15 +85,14 @@ def report_command(patient: str, out: Path) -> Path:
     audited as such. Returns the path written; raises ``LookupError`` with a one-line
     reason when there is no database yet, or the patient is not found or ambiguous.
     """
-    from sqlalchemy import or_, select
     from sqlalchemy.engine import make_url
 
     from hipspine.config import load_settings
     from hipspine.reports.progress import read_patient_file
     from hipspine.store.audit import Actor
     from hipspine.store.migrate import open_database
-    from hipspine.store.models import Clinic, Patient, Role
-    from hipspine.store.records import Records
+    from hipspine.store.models import Clinic, Role
+    from hipspine.store.records import Records, named_patients, which_patient
 
     url = load_settings().database_url
     parsed = make_url(url)
@@ -107,28 +106,11 @@ def report_command(patient: str, out: Path) -> Path:
     db = open_database(url)
     try:
         with db.transaction() as session:
-            found = (
-                session.execute(
-                    select(Patient).where(
-                        or_(
-                            Patient.id == patient,
-                            Patient.identifier == patient,
-                            Patient.name == patient,
-                        )
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            if not found:
-                where = parsed.database if parsed.get_backend_name() == "sqlite" else "the database"
-                raise LookupError(
-                    f"no patient with id, record number or name {patient!r} in {where}"
-                )
-            if len(found) > 1:
-                raise LookupError(
-                    f"{len(found)} patients match {patient!r}; give the patient id instead"
-                )
+            found = named_patients(session, patient)
+        if len(found) != 1:
+            where = parsed.database if parsed.get_backend_name() == "sqlite" else "the database"
+            raise LookupError(f"{which_patient(patient, found)} (in {where})")
+        with db.transaction() as session:
             subject = found[0]
             actor = Actor(user_id=None, role=Role.ADMIN.value, clinic_id=subject.clinic_id)
             file = read_patient_file(Records(session, actor), subject.id)

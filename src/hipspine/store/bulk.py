@@ -122,6 +122,8 @@ class Layout:
         self._unit = [plan[key] for key in per_unit]
         rest = [c for key, c in plan.items() if key not in {*per_row, *per_unit}]
         self.names = [plan[key].name for key in (*per_row, *per_unit)] + [c.name for c in rest]
+        self.prepared = [c.key for c in rest]
+        """The columns :meth:`prepare` returns, in its order."""
         # What :meth:`prepare` reads, and the few columns it must then convert or default:
         # a row is read in one pass and only those columns are visited again.
         self._reads = [(c.key, None if c.default is None else _MISSING) for c in rest]

@@ -9,6 +9,12 @@ entry is appended (after the transaction may already hold row locks) deadlocks: 
 that read a record (audit, lock held) and then updates it waits for the row, while a writer
 that updated the row first waits for the lock.
 
+A long read that writes nothing (a bulk export) uses :meth:`Database.snapshot` instead: one
+consistent, read-only view of the database that takes no write lock, so writers carry on
+while it runs (SQLite in WAL mode: a deferred read transaction; PostgreSQL: ``REPEATABLE
+READ, READ ONLY`` without the advisory lock). Its audit entries are written in short
+transactions of their own.
+
 The engine hides statement parameters from its error messages (``hide_parameters``): a
 failed statement's parameters are patient data, and error messages end up in logs. A
 SQLite database is created owner-only (file ``0600``, a folder it creates ``0700``).
@@ -28,6 +34,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 WRITE_LOCK = 7420117
 """PostgreSQL advisory-lock key held by every unit of work and by every audit append."""
+_SNAPSHOT = "hipspine_snapshot"
+"""Execution option of a SQLite connection whose transaction only reads (plain ``BEGIN``)."""
 
 
 class Database:
@@ -59,6 +67,42 @@ class Database:
                 yield session
         finally:
             session.close()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read-only session on one consistent snapshot of the database, taken on entry,
+        that blocks no writer and is blocked by none; writing through it raises.
+
+        For long reads that must see one moment of the database (a bulk export): other
+        connections keep writing, and what they commit after entry is not seen. Reads of
+        patient data through it must still be audited, in :meth:`transaction`.
+        """
+        with self.engine.connect() as connection:
+            if self.is_sqlite:
+                connection.execution_options(**{_SNAPSHOT: True})
+            outer = connection.begin()
+            try:
+                if self.is_sqlite:
+                    connection.exec_driver_sql("PRAGMA query_only = ON")
+                    # A deferred transaction takes its snapshot at its first read: now.
+                    connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+                else:
+                    connection.exec_driver_sql(
+                        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+                    )
+                    # The snapshot is taken at the transaction's first query: now.
+                    connection.exec_driver_sql("SELECT 1").scalar()
+                session = Session(bind=connection, autoflush=False)
+                try:
+                    yield session
+                finally:
+                    session.close()
+            finally:
+                outer.rollback()
+                if self.is_sqlite:
+                    # The connection goes back to the pool: writable again.
+                    connection.exec_driver_sql("PRAGMA query_only = OFF")
+                    connection.rollback()
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -108,5 +152,7 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # Every hipspine transaction writes (reads of patient data are audited), so take
-        # the write lock up front: concurrent writers queue instead of failing mid-way.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # the write lock up front: concurrent writers queue instead of failing mid-way. A
+        # snapshot only reads: a deferred BEGIN, which in WAL mode blocks no writer.
+        snapshot = connection.get_execution_options().get(_SNAPSHOT)
+        connection.exec_driver_sql("BEGIN" if snapshot else "BEGIN IMMEDIATE")

@@ -416,3 +416,34 @@ def record_refusal(db: Database, actor: Actor, error: AccessRefused) -> None:
             patient_id=_identifier(error.patient_id),
             outcome="refused",
         )
+
+
+def named_patients(session: Session, wanted: str, clinic_id: str | None = None) -> list[Patient]:
+    """The patients an operator's ``wanted`` names on the command line — by id, record
+    number or exact name, in one clinic or (``clinic_id`` None) in any — for ``hipspine
+    report`` and ``hipspine export``. An id names one patient, whatever names others have.
+
+    Several matches are audited as a listing (the caller shows them to choose from, see
+    :func:`which_patient`), as the web app's patient list is.
+    """
+    query = select(Patient).where(
+        (Patient.id == wanted) | (Patient.identifier == wanted) | (Patient.name == wanted)
+    )
+    if clinic_id is not None:
+        query = query.where(Patient.clinic_id == clinic_id)
+    found = list(session.execute(query.order_by(Patient.id)).scalars())
+    found = [p for p in found if p.id == wanted] or found
+    if len(found) > 1:
+        for match in found:
+            lister = Actor(None, Role.ADMIN.value, match.clinic_id, client="cli")
+            audit.record(session, lister, "list", "patient", resource_id=match.id,
+                         patient_id=match.id)  # fmt: skip
+    return found
+
+
+def which_patient(wanted: str, found: Sequence[Patient]) -> str:
+    """Why ``found`` (from :func:`named_patients`) is not one patient, in one line."""
+    if not found:
+        return f"no patient with id, record number or exact name {wanted!r}"
+    choices = ", ".join(f"{p.id} (record number {p.identifier or 'none'})" for p in found)
+    return f"{len(found)} patients match {wanted!r}: give one's id or record number: {choices}"

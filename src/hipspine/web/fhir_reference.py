@@ -27,6 +27,7 @@ from hipspine.fhir import (
     careplan,
     commands,
     condition,
+    encounter,
     exporter,
     goal,
     imaging,
@@ -265,9 +266,13 @@ def _example_rows() -> dict[str, dict[str, Any]]:
         "encounter": {
             **mine,
             "id": _id(11),
-            "kind": "imaging",
+            "episode_id": _id(2),
+            "kind": "intake",
             "occurred_on": BASELINE,
+            "note": "Baseline (first visit)",
             "case": {
+                "format": "hipspine.case/1",
+                "visit_date": BASELINE.isoformat(),
                 "findings": [
                     {"finding": "kellgren_lawrence_hip", "side": "right", "value": 3},
                     {
@@ -277,7 +282,7 @@ def _example_rows() -> dict[str, dict[str, Any]]:
                         "value": 2,
                     },
                     {"finding": "pelvic_incidence", "value": 52},
-                ]
+                ],
             },
         },
     }
@@ -294,6 +299,7 @@ def _example(record: str, build: Callable[[Mapping[str, Any]], Any]) -> str:
 
 _CODE_SYSTEMS: tuple[tuple[str, str], ...] = (
     (condition.CONDITION_CS, "Condition.code: the hipspine condition"),
+    (encounter.KIND_CS, "Encounter.type: the kind of visit"),
     (SIDE_CS, "laterality extension: left, right, bilateral, midline"),
     (observation.REGION_CS, "Observation.bodySite of a pain rating: the pain-map region"),
     (observation.MUSCLE_CS, "Observation.bodySite of a strength test: the muscle"),
@@ -313,6 +319,8 @@ _CODE_SYSTEMS: tuple[tuple[str, str], ...] = (
 
 _EXTENSIONS: tuple[tuple[str, str], ...] = (
     (LATERALITY_EXT, "bodySite (Condition, Observation, Procedure): the side"),
+    (encounter.CASE_EXT, "Encounter: the visit's case document (hipspine.case/1, JSON)"),
+    (encounter.NOTE_EXT, "Encounter: the visit's note (FHIR Extensions Pack)"),
     (observation.RECALL_EXT, "Observation (pain rating): the recall period"),
     (questionnaire.CONTEXT_EXT, "QuestionnaireResponse: context of the response"),
     (procedure.GUIDANCE_EXT, "Procedure: image guidance"),
@@ -391,6 +399,11 @@ def _references() -> str:
         "- On import, Bundles may link entries by `urn:uuid:` fullUrls, as Synthea does: a "
         f"{fields} reference to an entry's fullUrl is read as that entry's `Type/{{id}}`. An "
         "absolute reference ending in `/Patient/{id}` is read too.\n"
+        "- A record names its visit in `encounter` (Observation, QuestionnaireResponse) and "
+        "its episode in `reasonReference` (Encounter, Procedure) or `addresses` (CarePlan), "
+        "as `Encounter/{id}` and `Condition/{id}`. On import such a link is kept when the "
+        "resource it names was imported for the same patient, in the same import or before; "
+        "otherwise the record is kept without it.\n"
         "- Every imported resource needs an `id`, and every resource other than Patient a "
         "patient reference; a resource without one is rejected with the reason.\n"
         "- An imported id becomes the record's id when it is free and at most 36 characters "
@@ -399,7 +412,7 @@ def _references() -> str:
     )
 
 
-# -- Patient and Condition ---------------------------------------------------------------
+# -- Patient, Condition and Encounter ---------------------------------------------------
 
 
 def _patient() -> str:
@@ -485,6 +498,16 @@ def _condition() -> str:
             f"`{SIDE_CS}` plus the SNOMED CT qualifier where one exists.\n\n",
             _table(["Side", "SNOMED CT", "Display", "Status", "Source"], _laterality_rows()),
             _example("episode", condition.to_fhir),
+        ]
+    )
+
+
+def _encounter() -> str:
+    return "".join(
+        [
+            _section("Encounter (visits)", encounter, "`encounter`"),
+            f"Kinds, in `{encounter.KIND_CS}`: {_codes(imaging.KINDS)}.\n\n",
+            _example("encounter", encounter.to_fhir),
         ]
     )
 
@@ -617,8 +640,9 @@ def _scores() -> str:
             "One Observation per score the instrument's scorer produced, with `derivedFrom` "
             "naming the QuestionnaireResponse. An instrument without a total score (see the "
             f"[instrument reference]({INSTRUMENTS})) sends only its subscales. On import these "
-            "Observations are counted as unused: hipspine recomputes every score from the "
-            "responses.\n\n",
+            "Observations are counted as unused: the QuestionnaireResponse carries the scores "
+            "(recomputed from its answers, or read from its calculated score items when it "
+            "has none).\n\n",
             _table(
                 ["Instrument", "Score", "System", "Code", "Display", "Unit", "Status", "Source"],
                 rows,
@@ -929,6 +953,7 @@ PARTS: tuple[Callable[[], str], ...] = (
     _intro,
     _patient,
     _condition,
+    _encounter,
     _observation,
     _questionnaire,
     _procedure,

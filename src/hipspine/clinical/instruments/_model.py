@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
 AnswerValue = int | str
 """One answer: an option's value (an integer) or its label (text)."""
@@ -265,6 +265,16 @@ class SubscaleScore:
     answered: int
     missing: int
     reason: str = ""
+
+    def as_record(self) -> dict[str, Any]:
+        """How a stored response keeps this subscale (``questionnaire_response.subscales``)."""
+        return {
+            "name": self.name,
+            "value": self.value,
+            "answered": self.answered,
+            "missing": self.missing,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)

@@ -94,16 +94,7 @@ def scored(
         "answers": dict(answers),
         "context": dict(result.context),
         "score": result.value,
-        "subscales": {
-            key: {
-                "name": sub.name,
-                "value": sub.value,
-                "answered": sub.answered,
-                "missing": sub.missing,
-                "reason": sub.reason,
-            }
-            for key, sub in result.subscales.items()
-        },
+        "subscales": {key: sub.as_record() for key, sub in result.subscales.items()},
         "band": result.band.id if result.band else None,
     }
 
