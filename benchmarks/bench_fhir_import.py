@@ -103,19 +103,36 @@ def write_ndjson(folder: Path, copies: int) -> tuple[list[Path], int]:
 def write_registry(folder: Path, patients: int) -> tuple[list[Path], int]:
     """NDJSON as another hipspine registry exports it: every resource lands as a record.
 
-    Per patient: 2 conditions, 6 visits × (3 pain ratings, 2 strength tests, 1 function
-    test, 1 ODI response with its score Observation), a medication, a procedure, a
-    physical-therapy plan and a goal — 55 resources.
+    Per patient: 2 conditions, 6 visits × (the Encounter with its case document, 3 pain
+    ratings, 2 strength tests, 1 function test, 1 ODI response with its score Observation,
+    each linked to its visit), a medication, a procedure and a physical-therapy plan linked
+    to the hip episode, and a goal — 61 resources.
     """
     from datetime import date, timedelta
 
     from hipspine.clinical import instruments
-    from hipspine.fhir import careplan, condition, goal, medication, observation, procedure
+    from hipspine.fhir import (
+        careplan,
+        condition,
+        encounter,
+        goal,
+        medication,
+        observation,
+        procedure,
+    )
     from hipspine.fhir import questionnaire as qr
 
     folder.mkdir(parents=True, exist_ok=True)
     lines = 0
     odi_answers = {i.id: 2 for i in instruments.get("odi").scored_items}
+    # The intake's case is a whole examination (John's, about 6 kB); follow-ups record a few
+    # findings.
+    intake_case = json.loads(Path("examples/john.json").read_text())
+    follow_up_findings = [
+        {"finding": "faber", "side": "left", "result": "present"},
+        {"finding": "fadir", "side": "left", "result": "present"},
+        {"finding": "night_pain", "result": "absent"},
+    ]
     odi = instruments.score("odi", odi_answers)
     with ndjson.Writer(folder) as writer:
         for n in range(patients):
@@ -130,11 +147,12 @@ def write_registry(folder: Path, patients: int) -> tuple[list[Path], int]:
                                     "birth_date": date(1950 + n % 30, 1, 1), "sex": "female",
                                     "email": None})]  # fmt: skip
             base = {"patient_id": pid}
+            hip = nid()
             out.append(
                 condition.to_fhir(
                     {
                         **base,
-                        "id": nid(),
+                        "id": hip,
                         "condition": "hip_osteoarthritis",
                         "side": "left",
                         "started_on": start,
@@ -156,19 +174,30 @@ def write_registry(folder: Path, patients: int) -> tuple[list[Path], int]:
             )
             for visit in range(6):
                 day = start + timedelta(days=42 * visit)
+                case = (
+                    {**intake_case, "visit_date": day.isoformat()}
+                    if visit == 0
+                    else {"format": "hipspine.case/1", "visit_date": day.isoformat(),
+                          "findings": follow_up_findings}
+                )  # fmt: skip
+                seen = {**base, "id": nid(), "episode_id": hip, "occurred_on": day,
+                        "kind": "intake" if visit == 0 else "follow_up", "case": case,
+                        "note": None}  # fmt: skip
+                out.append(encounter.to_fhir(seen))
+                base_visit = {**base, "encounter_id": seen["id"]}
                 for region, side in (("lumbar", "midline"), ("groin", "left"), ("buttock", "left")):
-                    out.append(observation.pain_to_fhir({**base, "id": nid(), "region": region,
+                    out.append(observation.pain_to_fhir({**base_visit, "id": nid(), "region": region,
                         "side": side, "intensity": (7 - visit) % 11, "recall": "past week",
                         "rated_on": day}))  # fmt: skip
                 for muscle in ("gluteus_maximus", "iliopsoas"):
-                    out.append(observation.strength_to_fhir({**base, "id": nid(), "muscle": muscle,
+                    out.append(observation.strength_to_fhir({**base_visit, "id": nid(), "muscle": muscle,
                         "side": "left", "mrc": "4", "force": 120.0 + visit, "unit": "N",
                         "lever_arm_m": None, "action": None, "position": "supine",
                         "tested_on": day}))  # fmt: skip
-                out.append(observation.function_to_fhir({**base, "id": nid(),
+                out.append(observation.function_to_fhir({**base_visit, "id": nid(),
                     "test": "six_minute_walk", "value": 400.0 + visit, "unit": "m",
                     "tested_on": day}))  # fmt: skip
-                row = {**base, "id": nid(), "instrument": "odi", "answers": odi_answers,
+                row = {**base_visit, "id": nid(), "instrument": "odi", "answers": odi_answers,
                        "context": {}, "score": odi.value, "subscales": {},
                        "completed_on": day, "submission_key": None}  # fmt: skip
                 out.append(qr.to_fhir(row))
@@ -176,10 +205,10 @@ def write_registry(folder: Path, patients: int) -> tuple[list[Path], int]:
             out.append(medication.to_fhir({**base, "id": nid(), "name": "ibuprofen",
                 "dose": "400 mg", "pattern": "as_needed", "days_per_week": 3,
                 "indication": None, "started_on": start, "stopped_on": None}))  # fmt: skip
-            out.append(procedure.to_fhir({**base, "id": nid(), "type": "prp",
+            out.append(procedure.to_fhir({**base, "id": nid(), "episode_id": hip, "type": "prp",
                 "targets": [{"site": "hip_joint", "side": "left"}], "guidance": "ultrasound",
                 "performed_on": start, "note": None, "code": None}))  # fmt: skip
-            out.append(careplan.to_fhir({**base, "id": nid(), "started_on": start,
+            out.append(careplan.to_fhir({**base, "id": nid(), "episode_id": hip, "started_on": start,
                 "exercises": [{"name": "bridge", "sets": 3, "reps": 12}],
                 "adherence_percent": None}))  # fmt: skip
             out.append(goal.to_fhir({**base, "id": nid(), "description": "hike 6 miles",

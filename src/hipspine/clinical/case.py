@@ -14,7 +14,7 @@ knee does not hurt.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Collection
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -60,10 +60,12 @@ def condition_ids() -> tuple[str, ...]:
     return tuple(c["id"] for c in load("conditions")["condition"])
 
 
-def _choose(kind: str, value: str, allowed: Iterable[str]) -> str:
-    allowed = list(allowed)
+def _choose(kind: str, value: str, allowed: Collection[str]) -> str:
+    # Membership first, in the collection as given (the vocabulary is a dict): every finding
+    # of every imported case comes through here; the list is only for the error message.
     if value in allowed:
         return value
+    allowed = list(allowed)
     close = difflib.get_close_matches(value, allowed, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     listed = (

@@ -30,6 +30,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from hipspine.clinical.case import CaseError, parse_case
 from hipspine.fhir._common import (
     CS,
@@ -107,8 +109,8 @@ def _case(resource: Mapping[str, Any]) -> dict[str, Any] | None:
             f"{where}.contentType: {attachment.get('contentType')!r}; allowed: {CASE_TYPE}"
         )
     try:
-        case = json.loads(base64.b64decode(attachment["data"], validate=True).decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        case = orjson.loads(base64.b64decode(attachment["data"], validate=True))
+    except (binascii.Error, ValueError):  # orjson's errors, bad UTF-8 included, are ValueErrors
         raise Invalid(f"{where}: data is not base64 of a JSON document") from None
     if not isinstance(case, dict):
         raise Invalid(f"{where}: the case document is a JSON object")

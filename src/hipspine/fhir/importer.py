@@ -353,6 +353,33 @@ def _layout(dialect: Dialect, table: str) -> bulk.Layout:
     )
 
 
+def _relinked(
+    values: tuple[Any, ...],
+    links: tuple[tuple[int, str], ...],
+    records: Mapping[tuple[str, str], tuple[str, str]],
+    owner: str,
+    final: bool = False,
+) -> tuple[Any, ...] | None:
+    """``values`` with each link turned from the source's id into the id of the record it
+    became among ``records`` ((table, source id) → (record id, patient)) — left out where
+    that record is another patient's — or None if one is not among them (unless ``final``:
+    then it is left out too). Unchanged values come back as they are, not copied."""
+    changed: list[Any] | None = None
+    for index, linked in links:
+        source = values[index]
+        if source is None:
+            continue
+        found = records.get((linked, source))
+        if found is None and not final:
+            return None
+        target = found[0] if found is not None and found[1] == owner else None
+        if target != source:
+            if changed is None:
+                changed = list(values)
+            changed[index] = target
+    return values if changed is None else tuple(changed)
+
+
 @cache
 def _links(dialect: Dialect, table: str) -> tuple[tuple[int, str], ...]:
     """Where the links of a ``table`` row are among its prepared values, and to which table."""
@@ -811,13 +838,11 @@ class Importer:
                         clinic_id=clinic, created_at=stamp, created_by=self.actor.user_id
                     )
                 placed[(table, pending.source_id)] = (record_id, owner)
-                values = pending.values
-                if any(values[index] is not None for index, _ in _links(dialect, table)):
-                    linking.append(_Linking(table, record_id, owner, unit, values))
+                values = _relinked(pending.values, _links(dialect, table), placed, owner)
+                if values is None:  # links to records not (yet) placed in this unit
+                    linking.append(_Linking(table, record_id, owner, unit, pending.values))
                 else:
-                    by_table.setdefault(table, []).append(
-                        (record_id, owner, *unit, *pending.values)
-                    )
+                    by_table.setdefault(table, []).append((record_id, owner, *unit, *values))
                 links.append(_link(pending, owner, record_id))
                 touched.setdefault(owner, False)
             for table, row in self._linked(session, linking, placed):
@@ -852,14 +877,10 @@ class Importer:
                 source = row.values[index]
                 if source is not None and (linked, source) not in placed:
                     elsewhere.setdefault(linked, set()).add(source)
-        known = self._linked_records(session, elsewhere)
+        known = {**self._linked_records(session, elsewhere), **placed}
         for row in rows:
-            values = list(row.values)
-            for index, linked in _links(dialect, row.table):
-                source = values[index]
-                if source is not None:
-                    found = placed.get((linked, source)) or known.get((linked, source))
-                    values[index] = found[0] if found and found[1] == row.owner else None
+            values = _relinked(row.values, _links(dialect, row.table), known, row.owner, True)
+            assert values is not None  # every link is found or left out
             yield row.table, (row.record_id, row.owner, *row.unit, *values)
 
     def _linked_records(
