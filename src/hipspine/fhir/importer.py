@@ -154,19 +154,36 @@ assert MARKS.keys() == MAPPERS.keys(), "every mapped type names its marks"
 UNMARKED = "nothing hipspine keeps in it (passed over unparsed)"
 
 
+_CODE_LIKE = re.compile(r"[A-Za-z0-9.\-]+")
+
+
 class _Screen:
     """Judges a raw NDJSON line by its leading resource type and :data:`MARKS`, without
-    parsing it: a line passed over is one the mappings would certainly not keep."""
+    parsing it: a line passed over is one the mappings would certainly not keep.
+
+    A mark that is a code (letters, digits, dots and hyphens: ``72514-3``, ``M16.0``,
+    ``161``) counts as the whole value of a ``"code"`` element, as the mappings read codes
+    (a Coding's code); other marks (code systems, references) count anywhere in the line.
+    So a short RxNorm code inside an id or a date does not send a line to be parsed, and
+    many codes are looked for in one pass.
+    """
 
     def __init__(self) -> None:
-        self.marks: dict[str, tuple[tuple[bytes, ...], re.Pattern[bytes] | None]] = {}
+        self.marks: dict[str, tuple[tuple[bytes, ...], tuple[re.Pattern[bytes], ...]]] = {}
         for kind, marks in MARKS.items():
             found = marks()
-            words = found.words
-            self.marks[kind] = (
-                tuple(text.encode() for text in found.texts),
+            codes = [t for t in found.texts if _CODE_LIKE.fullmatch(t)]
+            patterns = []
+            if codes:
+                listed = b"|".join(re.escape(code.encode()) for code in codes)
+                patterns.append(re.compile(rb'"code"\s*:\s*"(?:' + listed + rb')"'))
+            if found.words is not None:
                 # The same words over the line's bytes (ASCII, as _unsure leaves it).
-                re.compile(words.pattern.encode(), words.flags & ~re.UNICODE) if words else None,
+                words = found.words
+                patterns.append(re.compile(words.pattern.encode(), words.flags & ~re.UNICODE))
+            self.marks[kind] = (
+                tuple(t.encode() for t in found.texts if t not in codes),
+                tuple(patterns),
             )
 
     def unused(self, raw: bytes) -> tuple[str, str] | None:
@@ -176,8 +193,8 @@ class _Screen:
             return None
         if kind not in KEPT:
             return (kind, UNUSED_TYPE)
-        texts, words = self.marks[kind]
-        if any(text in raw for text in texts) or (words is not None and words.search(raw)):
+        texts, patterns = self.marks[kind]
+        if any(text in raw for text in texts) or any(p.search(raw) for p in patterns):
             return None
         return None if _unsure(raw) else (kind, UNMARKED)
 
@@ -191,12 +208,12 @@ class _Screen:
         resources of an EHR's export that hipspine keeps is most of the cost of reading.
         Otherwise each line is judged by :meth:`unused`.
         """
-        lines = data.split(b"\n")
+        count = data.count(b"\n") + 1
         passed = Report()
         lead = ndjson.LEADING_TYPE.match(data)
-        if lead is None or lead[1] == b"Patient" or data.count(b"\n" + lead[0]) != len(lines) - 1:
+        if lead is None or lead[1] == b"Patient" or data.count(b"\n" + lead[0]) != count - 1:
             kept = []
-            for number, raw in enumerate(lines, start=first_line):
+            for number, raw in enumerate(data.split(b"\n"), start=first_line):
                 unused = self.unused(raw)
                 if unused is None:
                     kept.append((number, raw))
@@ -205,26 +222,34 @@ class _Screen:
                     passed.unused[unused] += 1
             return kept, passed
         kind = lead[1].decode()
-        passed.read = len(lines)
+        passed.read = count
         if kind not in KEPT:
-            passed.unused[(kind, UNUSED_TYPE)] = len(lines)
+            passed.unused[(kind, UNUSED_TYPE)] = count
             return [], passed
-        starts = list(accumulate((len(raw) + 1 for raw in lines[:-1]), initial=0))
-        hits: set[int] = set()
-        texts, words = self.marks[kind]
+        # Where the marks are (the first in each line is enough); the block is cut into
+        # lines only if there is any.
+        texts, patterns = self.marks[kind]
+        found: list[int] = []
         for text in texts:
             at = data.find(text)
             while at >= 0:
-                line = bisect_right(starts, at) - 1
-                hits.add(line)
-                at = data.find(text, starts[line + 1]) if line + 1 < len(starts) else -1
-        if words is not None:
-            hits.update(bisect_right(starts, found.start()) - 1 for found in words.finditer(data))
-        if _unsure(data):
+                found.append(at)
+                end = data.find(b"\n", at)
+                at = -1 if end < 0 else data.find(text, end + 1)
+        for pattern in patterns:
+            found += [match.start() for match in pattern.finditer(data)]
+        unsure = _unsure(data)
+        if not found and not unsure:
+            passed.unused[(kind, UNMARKED)] = count
+            return [], passed
+        lines = data.split(b"\n")
+        starts = list(accumulate((len(raw) + 1 for raw in lines[:-1]), initial=0))
+        hits = {bisect_right(starts, at) - 1 for at in found}
+        if unsure:
             hits.update(i for i, raw in enumerate(lines) if _unsure(raw))
         passed.read -= len(hits)
-        if len(lines) > len(hits):
-            passed.unused[(kind, UNMARKED)] = len(lines) - len(hits)
+        if count > len(hits):
+            passed.unused[(kind, UNMARKED)] = count - len(hits)
         return [(first_line + i, lines[i]) for i in sorted(hits)], passed
 
 
@@ -485,20 +510,24 @@ def _blocks(path: Path) -> Iterator[_Block]:
     Reading is cheap next to preparing (the file is in the page cache for the worker that
     reads it again); counting newlines here gives every block its first line's number.
     """
-    offset, number, carry = 0, 1, b""
+    offset, number = 0, 1
     with path.open("rb") as handle:
         while data := handle.read(BLOCK_BYTES):
-            data = carry + data
             end = data.rfind(b"\n")
-            if end < 0:  # no line ends in it yet: a longer line
-                carry = data
-                continue
+            while end < 0:  # a line longer than a block: read on to its end
+                more = handle.read(BLOCK_BYTES)
+                if not more:
+                    break
+                end = more.find(b"\n")
+                end = -1 if end < 0 else len(data) + end
+                data += more
+            if end < 0:  # the last line, with no newline after it
+                yield _Block(offset, len(data), number)
+                return
             yield _Block(offset, end, number)
             number += data.count(b"\n", 0, end) + 1
             offset += end + 1
-            carry = data[end + 1 :]
-    if carry:
-        yield _Block(offset, len(carry), number)
+            handle.seek(offset)  # the rest of the line cut off is read with the next block
 
 
 _Staged = tuple[list[tuple[str, int, int, bytes]], Report]
