@@ -102,13 +102,14 @@ def write_ndjson(folder: Path, copies: int) -> tuple[list[Path], int]:
     return sorted(folder.glob("*.ndjson"), key=lambda p: (p.stem != "Patient", p.name)), lines
 
 
-def write_registry(folder: Path, patients: int) -> tuple[list[Path], int]:
+def write_registry(folder: Path, patients: int, *, visits: bool = True) -> tuple[list[Path], int]:
     """NDJSON as another hipspine registry exports it: every resource lands as a record.
 
     Per patient: 2 conditions, 6 visits × (the Encounter with its case document, 3 pain
     ratings, 2 strength tests, 1 function test, 1 ODI response with its score Observation,
     each linked to its visit), a medication, a procedure and a physical-therapy plan linked
-    to the hip episode, and a goal — 61 resources.
+    to the hip episode, and a goal — 61 resources. Without ``visits``: the same measures
+    without the Encounters and links (a registry of outcomes only) — 55 resources.
     """
     from datetime import date, timedelta
 
@@ -185,8 +186,9 @@ def write_registry(folder: Path, patients: int) -> tuple[list[Path], int]:
                 seen = {**base, "id": nid(), "episode_id": hip, "occurred_on": day,
                         "kind": "intake" if visit == 0 else "follow_up", "case": case,
                         "note": None}  # fmt: skip
-                out.append(encounter.to_fhir(seen))
-                base_visit = {**base, "encounter_id": seen["id"]}
+                if visits:
+                    out.append(encounter.to_fhir(seen))
+                base_visit = {**base, "encounter_id": seen["id"] if visits else None}
                 for region, side in (("lumbar", "midline"), ("groin", "left"), ("buttock", "left")):
                     out.append(observation.pain_to_fhir({**base_visit, "id": nid(), "region": region,
                         "side": side, "intensity": (7 - visit) % 11, "recall": "past week",
@@ -207,10 +209,11 @@ def write_registry(folder: Path, patients: int) -> tuple[list[Path], int]:
             out.append(medication.to_fhir({**base, "id": nid(), "name": "ibuprofen",
                 "dose": "400 mg", "pattern": "as_needed", "days_per_week": 3,
                 "indication": None, "started_on": start, "stopped_on": None}))  # fmt: skip
-            out.append(procedure.to_fhir({**base, "id": nid(), "episode_id": hip, "type": "prp",
+            linked = hip if visits else None
+            out.append(procedure.to_fhir({**base, "id": nid(), "episode_id": linked, "type": "prp",
                 "targets": [{"site": "hip_joint", "side": "left"}], "guidance": "ultrasound",
                 "performed_on": start, "note": None, "code": None}))  # fmt: skip
-            out.append(careplan.to_fhir({**base, "id": nid(), "episode_id": hip, "started_on": start,
+            out.append(careplan.to_fhir({**base, "id": nid(), "episode_id": linked, "started_on": start,
                 "exercises": [{"name": "bridge", "sets": 3, "reps": 12}],
                 "adherence_percent": None}))  # fmt: skip
             out.append(goal.to_fhir({**base, "id": nid(), "description": "hike 6 miles",
@@ -387,6 +390,10 @@ def main() -> None:
         # (label, hipspine's file, the baseline's, a 4× file for the memory check)
         datasets = [
             ("registry", *(write_registry(work / f"r{n}", n) for n in (1000, 200, 4000))),
+            (
+                "registry of outcomes only",
+                *(write_registry(work / f"o{n}", n, visits=False) for n in (1000, 200, 4000)),
+            ),
             ("Synthea", *(write_ndjson(work / f"s{n}", n) for n in (8, 2, 32))),
         ]
         try:
