@@ -10,9 +10,10 @@ from hipspine.analytics import synth
 from hipspine.analytics.cohort import Cohort
 from hipspine.analytics.load import load
 from hipspine.analytics.report import registry_report
+from hipspine.reports.cohort import cohort_report_html, cohort_report_pdf
 from hipspine.store import audit
 from hipspine.store.db import Database
-from hipspine.store.models import AuditEvent, Patient, QuestionnaireResponse
+from hipspine.store.models import AuditEvent, Clinic, Patient, QuestionnaireResponse
 
 
 def test_same_seed_same_registry_other_seed_other_registry() -> None:
@@ -80,3 +81,22 @@ def test_report_equals_the_pandas_reference(cohort: Cohort) -> None:
     ours = registry_report(reg, cohort).data
     theirs = pandas_reference.report(reg, cohort)
     assert pandas_reference.differences(pandas_reference.comparable(ours, theirs), theirs) == []
+
+
+def test_a_registry_without_measurements_reports_so(db: Database) -> None:
+    # A clinic that has only imported EHR records (patients, diagnoses, medications) has
+    # patients but no outcome visit: the report says so instead of failing.
+    with db.transaction() as session:
+        clinic = Clinic(name="Imported only")
+        session.add(clinic)
+        session.flush()
+        session.add_all(
+            Patient(clinic_id=clinic.id, name=f"Patient {n}", sex="unknown") for n in range(3)
+        )
+    report = registry_report(load(db, as_of=synth.as_of())).data
+    assert report["cohort"]["patients"] == 3 and report["measured_patients"] == 0
+    assert all(row["patients"] == 0 for row in report["time_to_improvement"])
+    assert report["statements"][0].startswith("None of these patients has a measurement")
+    html = cohort_report_html(report)
+    assert "None of these patients has a measurement" in html
+    assert cohort_report_pdf(report).startswith(b"%PDF")

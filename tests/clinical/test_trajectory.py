@@ -29,6 +29,7 @@ from hipspine.clinical.schedule import ScheduleError, parse_schedule
 from hipspine.clinical.series import SeriesError, parse_series, series_json_schema
 from hipspine.clinical.summary import clinician_summary, patient_summary
 from hipspine.clinical.trajectory import time_to_improvement, trajectory
+from hipspine.clinical.vocabulary import regions
 
 ROOT = Path(__file__).resolve().parents[2]
 JOHN = ROOT / "examples" / "john-followup.json"
@@ -802,3 +803,28 @@ def test_to_dict_is_json_ready() -> None:
 def test_series_schema_names_the_format() -> None:
     schema = series_json_schema()
     assert schema["$id"] == "https://hipspine.org/schema/series/1"
+
+
+# --- pain whose record does not say where (an EHR's general pain severity) ------------------
+
+
+def test_pain_without_a_site_is_followed_with_the_nprs_rule() -> None:
+    t = run(doc(pain(BASE, unspecified=7), pain("2025-02-24", unspecified=4)))
+    [general] = t.pain
+    assert (general.region, general.side, general.label) == (
+        "unspecified",
+        None,
+        "General (site not recorded)",
+    )
+    # 7 → 4: 3 points and 42.9% meet the NPRS MCID (2 points and 30%), as for any region
+    assert general.points[1].status == "clinically important improvement"
+    assert t.first_improvements[0].region == "unspecified"
+    assert any("overall pain" in s.text for s in patient_summary(t))
+
+
+def test_pain_without_a_site_has_no_side_and_no_place_on_the_map() -> None:
+    with pytest.raises(SeriesError, match="side 'left' is not used for region 'unspecified'"):
+        parse_series(
+            doc({"date": BASE, "pain": [{"region": "unspecified", "side": "left", "score": 5}]})
+        )
+    assert "unspecified" not in regions()  # never a mark on the pain map

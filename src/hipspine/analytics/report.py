@@ -35,6 +35,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 from scipy import stats  # type: ignore[import-untyped]
 
 from hipspine.analytics import bands, survival
@@ -285,8 +286,11 @@ def prepare(registry: Registry) -> Visits:
         sums[1] += np.bincount(cell, weights=cv * cv, minlength=cells)
         sums[2] += np.bincount(cell, weights=change, minlength=cells)
         sums[3] += np.bincount(cell, weights=change * change, minlength=cells)
+    # A clinic without a single outcome visit (only imported EHR records) has no blocks.
     km = {
-        code: np.bincount(np.concatenate(keys), minlength=width * SPAN).reshape(width, SPAN)
+        code: np.bincount(
+            np.concatenate([np.zeros(0, np.int64), *keys]), minlength=width * SPAN
+        ).reshape(width, SPAN)
         for code, keys in km_keys.items()
     }
     intervals = {}
@@ -395,6 +399,9 @@ def registry_report(registry: Registry, cohort: Cohort | None = None) -> Report:
         "measures": [
             {"key": m.key, "label": m.label, "direction": m.direction.value} for m in MEASURES
         ],
+        # Patients with any outcome measurement: a clinic that has only imported EHR
+        # records (diagnoses, medications) has patients but nothing to compare yet.
+        "measured_patients": int(pc.count_distinct(chosen.measurements.column("pid")).as_py()),
     }
     # DuckDB releases the GIL: on 2 cores the bands' histograms (DuckDB, one thread) run
     # beside the NumPy pass over the measurements
@@ -750,6 +757,12 @@ def _pct(x: float | None) -> str:
 def statements(data: Mapping[str, Any]) -> list[str]:
     """Plain-language sentences backed by the numbers above (with their intervals)."""
     out = []
+    if data["cohort"]["patients"] and not data["measured_patients"]:
+        out.append(
+            "None of these patients has a measurement the registry follows yet (pain by "
+            "region, questionnaires): responder rates and time to improvement need one at "
+            "baseline and at a follow-up visit."
+        )
     for row in data["time_to_improvement"]:
         if row["treatment"] != ALL or row["patients"] == 0:
             continue

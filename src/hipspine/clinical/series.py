@@ -35,7 +35,7 @@ from hipspine.clinical.instruments import InvalidAnswers
 from hipspine.clinical.strength import (
     DynamometryReading,
 )
-from hipspine.clinical.vocabulary import Side, muscles, regions
+from hipspine.clinical.vocabulary import Side, muscles, rated_regions, regions
 
 SERIES_FORMAT: Literal["hipspine.series/1"] = "hipspine.series/1"
 CHANGE_INSTRUMENTS = ("odi", "odi_modified", "hoos", "lefs", "start_back", "groc")
@@ -60,22 +60,28 @@ class Procedure(_Strict):
 
 
 class PainRating(_Strict):
-    """One NPRS rating (0–10) of one region; ``score`` null = asked but not answered."""
+    """One NPRS rating (0–10) of one region; ``score`` null = asked but not answered.
 
-    region: str = Field(json_schema_extra={"enum": list(regions())})
+    ``region`` is a pain-map region or ``unspecified`` (the record did not say where:
+    :data:`~hipspine.clinical.vocabulary.SITE_NOT_RECORDED`), which has no side.
+    """
+
+    region: str = Field(json_schema_extra={"enum": list(rated_regions())})
     side: Side | None = None
     score: Annotated[int | None, Field(ge=0, le=10)]
     recall: Literal["now", "past_24_hours", "past_week"] = "past_week"
 
     @model_validator(mode="after")
     def _known(self) -> PainRating:
-        if self.region not in regions():
-            raise ValueError(f"unknown region {self.region!r}; allowed: {', '.join(regions())}")
-        allowed = regions()[self.region].sides
+        if self.region not in rated_regions():
+            raise ValueError(
+                f"unknown region {self.region!r}; allowed: {', '.join(rated_regions())}"
+            )
+        allowed = regions()[self.region].sides if self.region in regions() else ()
         if self.side is not None and self.side not in allowed:
             raise ValueError(
                 f"side {self.side.value!r} is not used for region {self.region!r}; "
-                f"allowed: {', '.join(s.value for s in allowed)}"
+                f"allowed: {', '.join(s.value for s in allowed) or 'none (leave it out)'}"
             )
         instruments.score(
             "nprs", {"region": self.region, "recall": self.recall, "pain": self.score}

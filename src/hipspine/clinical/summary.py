@@ -31,6 +31,7 @@ from hipspine.clinical.trajectory import (
     SideToSide,
     Trajectory,
 )
+from hipspine.clinical.vocabulary import SITE_NOT_RECORDED
 
 Evidence = Mapping[str, str | float | int | bool | None]
 
@@ -82,6 +83,7 @@ _PLAIN_REGION = {
     "lower_leg": "lower leg",
     "leg": "leg",
     "foot": "foot",
+    SITE_NOT_RECORDED: "overall",
 }
 _PLAIN_MUSCLE = {
     "iliopsoas": "hip flexor (iliopsoas)",

@@ -83,7 +83,7 @@ from hipspine.clinical.strength import (
     manual_muscle_test,
     strength_change,
 )
-from hipspine.clinical.vocabulary import Side, muscles, regions
+from hipspine.clinical.vocabulary import Side, muscles, rated_regions
 
 _EPSILON = 1e-9
 
@@ -588,7 +588,7 @@ def _pain_key(region: str, side: Side | None) -> str:
 
 
 def _pain_label(region: str, side: Side | None) -> str:
-    name = regions()[region].label
+    name = rated_regions()[region]
     if side in (Side.LEFT, Side.RIGHT, Side.BILATERAL):
         return f"{name} ({side.value})"
     return name
@@ -600,7 +600,7 @@ def _pain_measures(series: Series) -> tuple[MeasureTrajectory, ...]:
     for visit in visits:
         for rating in visit.pain:
             keys.setdefault((rating.region, rating.side), None)
-    order = list(regions())
+    order = list(rated_regions())
     measures = []
     for region, side in sorted(keys, key=lambda k: (order.index(k[0]), str(k[1]))):
         values: list[tuple[dt.date, float | None]] = []
@@ -1274,7 +1274,7 @@ def trajectory(
     pain = _pain_measures(series)
     forms = _questionnaire_measures(series)
     by_key = {m.key: m for m in (*pain, *forms)}
-    order = list(regions())
+    order = list(rated_regions())
     firsts = sorted(
         (first_improvement(m, series.treatment_date) for m in pain),
         key=lambda f: (f.date is None, f.date or dt.date.max, order.index(f.region), f.key),

@@ -204,6 +204,21 @@ def findings() -> dict[str, Finding]:
     return {e["id"]: _finding(e) for e in load("findings")["finding"]}
 
 
+SITE_NOT_RECORDED = "unspecified"
+"""The region of a pain rating whose record does not say where the pain is (an EHR's or
+Synthea's general pain severity, LOINC 72514-3 without a body site). Such ratings are
+followed over time like any region's, but they are never a mark on the pain map: they say
+nothing about where the pain comes from."""
+
+
+def rated_regions() -> dict[str, str]:
+    """Labels of the regions a pain rating followed over time may name, in display order:
+    every pain-map region, then :data:`SITE_NOT_RECORDED`."""
+    labels = {region.id: region.label for region in regions().values()}
+    labels[SITE_NOT_RECORDED] = "General (site not recorded)"
+    return labels
+
+
 def specific_regions(region_id: str) -> tuple[str, ...]:
     """The specific regions a region may mean: itself, or what a coarse form covers."""
     region = regions()[region_id]

@@ -17,11 +17,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from hipspine.reports import charts
 from hipspine.reports.progress import (
-    PROCEDURE_LABELS,
     PatientFile,
     attention,
+    procedure_text,
     progress,
-    targets_text,
 )
 
 _ENV = Environment(
@@ -63,8 +62,7 @@ def report_html(file: PatientFile, today: dt.date, clinic: str = "") -> str:
         latest=file.latest_assessment,
         today=today,
         clinic=clinic,
-        procedure_labels=PROCEDURE_LABELS,
-        targets_text=targets_text,
+        procedure_text=procedure_text,
     )
 
 

@@ -32,7 +32,7 @@ from typing import Any
 from hipspine.clinical.series import CHANGE_INSTRUMENTS, Series, SeriesError, parse_series
 from hipspine.clinical.summary import Sentence, clinician_summary, patient_summary
 from hipspine.clinical.trajectory import Trajectory, trajectory
-from hipspine.clinical.vocabulary import muscles
+from hipspine.clinical.vocabulary import Side, muscles
 from hipspine.store.models import (
     Encounter,
     Episode,
@@ -70,13 +70,15 @@ SITE_LABELS = {
     "other": "other site",
 }
 # Drug classes the series distinguishes; anything unlisted is "other", never guessed.
+# A combination product takes the first class listed here that it contains, so an opioid
+# with paracetamol (hydrocodone/acetaminophen) counts as an opioid.
 DRUG_CLASSES = {
+    "opioid": ("tramadol", "codeine", "oxycodone", "morphine", "tapentadol", "hydrocodone"),
     "nsaid": (
         "ibuprofen", "naproxen", "diclofenac", "celecoxib", "meloxicam", "etoricoxib",
         "ketoprofen", "aspirin", "acetylsalicylic acid", "nabumetone", "indomethacin",
     ),
     "paracetamol": ("paracetamol", "acetaminophen"),
-    "opioid": ("tramadol", "codeine", "oxycodone", "morphine", "tapentadol", "hydrocodone"),
 }  # fmt: skip
 FUNCTION_FIELDS = {
     "six_minute_walk": "six_minute_walk_m",
@@ -89,12 +91,27 @@ RECALL_PERIODS = ("now", "past_24_hours", "past_week")
 
 
 def drug_class(name: str) -> str:
-    """The series drug class of a medication name (``other`` when not listed)."""
+    """The series drug class of a medication name (``other`` when not listed): the first
+    class of :data:`DRUG_CLASSES` one of whose ingredients is a word of the name."""
     folded = name.strip().casefold()
     for kind, names in DRUG_CLASSES.items():
-        if any(folded.startswith(n) for n in names):
+        if any(re.search(rf"\b{re.escape(n)}\b", folded) for n in names):
             return kind
     return "other"
+
+
+def procedure_text(procedure: Procedure) -> str:
+    """A procedure in words, e.g. 'adipose-derived cell injection into the right hip joint,
+    ultrasound-guided'. A procedure of another system (type ``other``) is named by its code's
+    display; targets and guidance are said only when recorded."""
+    code = procedure.code or {}
+    name = str(code.get("display") or "") if procedure.type == "other" else ""
+    text = name or PROCEDURE_LABELS.get(procedure.type, procedure.type)
+    if targets := targets_text(procedure.targets or []):
+        text += f" into the {targets}"
+    if procedure.guidance:
+        text += f", {procedure.guidance}-guided"
+    return text
 
 
 def targets_text(targets: Sequence[dict[str, Any]]) -> str:
@@ -227,14 +244,19 @@ def _recall(stored: str | None) -> str | None:
     return folded if folded in RECALL_PERIODS else None
 
 
+_SIDES = frozenset(side.value for side in Side)
+
+
 def series_document(file: PatientFile) -> dict[str, Any] | None:
     """The ``hipspine.series/1`` document of the file, or None when nothing was measured."""
     visits: dict[dt.date, dict[str, Any]] = defaultdict(dict)
     for rating in file.pain:
         pain = visits[rating.rated_on].setdefault("pain", {})
-        pain[(rating.region, rating.side)] = {
+        # A side the record did not give (an imported rating's "unknown") is no side.
+        side = rating.side if rating.side in _SIDES else None
+        pain[(rating.region, side)] = {
             "region": rating.region,
-            "side": rating.side,
+            "side": side,
             "score": rating.intensity,
             **({"recall": recall} if (recall := _recall(rating.recall)) else {}),
         }

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -150,6 +150,12 @@ class Patient(Base):
 class _PatientRecord:
     """Columns every patient-data table shares: identity, clinic, patient, audit times."""
 
+    listed_by: ClassVar[tuple[str, ...]] = ()
+    """The columns that put a patient's records of this kind in clinical order — the day
+    they are about, then what they are of — before the time they were entered. Imported
+    records are entered together, so the order a clinician sees (a PDF's medication list,
+    a strength table) must rest on what the records say, not on when they arrived."""
+
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     clinic_id: Mapped[str] = mapped_column(ForeignKey("clinic.id"), index=True)
     patient_id: Mapped[str] = mapped_column(
@@ -163,6 +169,7 @@ class Episode(_PatientRecord, Base):
     """An episode of care: one condition on one side, from first visit to discharge."""
 
     __tablename__ = "episode"
+    listed_by = ("started_on", "condition", "side")
 
     condition: Mapped[str] = mapped_column(String(64))
     side: Mapped[str | None] = mapped_column(String(10))
@@ -176,6 +183,7 @@ class Encounter(_PatientRecord, Base):
     """A visit. ``case`` holds the hipspine.case/1 document recorded at this encounter."""
 
     __tablename__ = "encounter"
+    listed_by = ("occurred_on", "kind")
     __table_args__ = (_check("kind", EncounterKind),)
 
     episode_id: Mapped[str | None] = mapped_column(ForeignKey("episode.id", ondelete="CASCADE"))
@@ -192,6 +200,7 @@ class QuestionnaireResponse(_PatientRecord, Base):
     """A completed questionnaire with the score computed by the clinical core at save time."""
 
     __tablename__ = "questionnaire_response"
+    listed_by = ("completed_on", "instrument")
 
     encounter_id: Mapped[str | None] = mapped_column(
         ForeignKey("encounter.id", ondelete="SET NULL")
@@ -218,6 +227,7 @@ class PainRating(_PatientRecord, Base):
     """Numeric pain rating 0–10 for one region and side."""
 
     __tablename__ = "pain_rating"
+    listed_by = ("rated_on", "region", "side")
     __table_args__ = (CheckConstraint("intensity BETWEEN 0 AND 10", name="intensity_range"),)
 
     encounter_id: Mapped[str | None] = mapped_column(
@@ -234,6 +244,7 @@ class StrengthTest(_PatientRecord, Base):
     """Manual muscle test (MRC) and/or hand-held dynamometry for one muscle and side."""
 
     __tablename__ = "strength_test"
+    listed_by = ("tested_on", "muscle", "side", "action", "position")
 
     encounter_id: Mapped[str | None] = mapped_column(
         ForeignKey("encounter.id", ondelete="SET NULL")
@@ -253,6 +264,7 @@ class FunctionTest(_PatientRecord, Base):
     """Six-minute walk, 30-second chair stand or gait speed."""
 
     __tablename__ = "function_test"
+    listed_by = ("tested_on", "test")
 
     encounter_id: Mapped[str | None] = mapped_column(
         ForeignKey("encounter.id", ondelete="SET NULL")
@@ -267,6 +279,7 @@ class Medication(_PatientRecord, Base):
     """A medication with its use pattern, e.g. ibuprofen as needed, 3 days a week."""
 
     __tablename__ = "medication"
+    listed_by = ("started_on", "name", "stopped_on")
 
     name: Mapped[str] = mapped_column(String(120))
     dose: Mapped[str | None] = mapped_column(String(60))
@@ -283,6 +296,7 @@ class Procedure(_PatientRecord, Base):
     """An injection or other procedure: type, targets, image guidance, operator."""
 
     __tablename__ = "procedure"
+    listed_by = ("performed_on", "type")
     __table_args__ = (_check("type", ProcedureType), _check("guidance", Guidance))
 
     episode_id: Mapped[str | None] = mapped_column(ForeignKey("episode.id", ondelete="SET NULL"))
@@ -303,6 +317,7 @@ class TherapyRegimen(_PatientRecord, Base):
     """A physical-therapy regimen: exercises with dose and the muscles each targets."""
 
     __tablename__ = "therapy_regimen"
+    listed_by = ("started_on", "stopped_on")
 
     episode_id: Mapped[str | None] = mapped_column(ForeignKey("episode.id", ondelete="SET NULL"))
     started_on: Mapped[date] = mapped_column(Date)
@@ -317,6 +332,7 @@ class Goal(_PatientRecord, Base):
     """A functional goal with a target date and its attainment ratings (GAS −2 … +2)."""
 
     __tablename__ = "goal"
+    listed_by = ("target_date", "description")
 
     description: Mapped[str] = mapped_column(Text)
     target_date: Mapped[date | None] = mapped_column(Date)

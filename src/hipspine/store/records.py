@@ -95,6 +95,10 @@ class StaleVersion(RuntimeError):
         )
 
 
+def _listed_by(model: type[Base]) -> tuple[str, ...]:
+    return tuple(getattr(model, "listed_by", ()))
+
+
 def _resource(model: type[Base]) -> str:
     return str(model.__tablename__)
 
@@ -237,7 +241,8 @@ class Records:
     def list(
         self, model: type[Record], patient_id: str, *, offset: int = 0, limit: int = 50
     ) -> Page:
-        """One patient's records of one kind, oldest first (audited)."""
+        """One patient's records of one kind in clinical order (audited): by the model's
+        ``listed_by`` columns (an unknown date first), then as they were entered."""
         self._require_patient(patient_id, "list", model)
         column = model.__table__.c
         query = select(model).where(
@@ -248,7 +253,13 @@ class Records:
         ).scalar_one()
         items = (
             self.session.execute(
-                query.order_by(column.created_at, column.id).offset(offset).limit(limit)
+                query.order_by(
+                    *(column[name].asc().nulls_first() for name in _listed_by(model)),
+                    column.created_at,
+                    column.id,
+                )
+                .offset(offset)
+                .limit(limit)
             )
             .scalars()
             .all()

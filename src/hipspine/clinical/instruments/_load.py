@@ -25,6 +25,7 @@ from hipspine.clinical.instruments._model import (
     ThresholdKind,
     ThresholdUnit,
 )
+from hipspine.clinical.vocabulary import rated_regions
 
 INSTRUMENT_IDS: tuple[str, ...] = (
     "nprs",
@@ -110,7 +111,7 @@ def _scale(where: str, scale: _Fields) -> tuple[AnswerOption, ...]:
 
 
 def _region_ids() -> tuple[str, ...]:
-    return tuple(str(region["id"]) for region in _data.load("regions")["region"])
+    return tuple(rated_regions())
 
 
 def _item(doc: _Fields, f: _Fields) -> Item:

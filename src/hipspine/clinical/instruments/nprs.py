@@ -1,16 +1,17 @@
 """Numeric Pain Rating Scale (0–10), one rating per body region and recall period.
 
-The region is an id from ``data/regions.toml`` and the recall period defaults to the past
+The region is an id from ``data/regions.toml`` (or ``unspecified``: the record did not
+say where) and the recall period defaults to the past
 week (Chiarotto et al., Pain 2018). Thresholds: MCID 2 points or 30% (Ostelo et al., Spine
 2008); MDC 2 points (Childs et al., Spine 2005).
 """
 
 from __future__ import annotations
 
-from hipspine.clinical import _data
 from hipspine.clinical.instruments._answers import resolve
 from hipspine.clinical.instruments._common import make_score
 from hipspine.clinical.instruments._model import Answers, Instrument, Score
+from hipspine.clinical.vocabulary import rated_regions
 
 _RECALL = {
     "now": "right now",
@@ -20,10 +21,7 @@ _RECALL = {
 
 
 def _region_label(region_id: str) -> str:
-    for region in _data.load("regions")["region"]:
-        if region["id"] == region_id:
-            return str(region["label"]).lower()
-    return region_id
+    return rated_regions().get(region_id, region_id).lower()
 
 
 def score(instrument: Instrument, answers: Answers) -> Score:

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from hipspine.reports.progress import procedure_text
 from hipspine.store.audit import Actor
 from hipspine.store.models import Role, TokenKind, User
 from hipspine.store.records import Records
@@ -65,6 +66,7 @@ TEMPLATES.env.filters["date"] = _date
 TEMPLATES.env.filters["words"] = _words
 TEMPLATES.env.filters["percent"] = _percent
 TEMPLATES.env.globals["CSRF_FIELD"] = CSRF_FIELD
+TEMPLATES.env.globals["procedure_text"] = procedure_text
 
 
 class SignInRequired(Exception):

@@ -556,7 +556,6 @@ def patient_page(page: Page, patient_id: str) -> Response:
         side_groups=_side_to_side_groups(found.trajectory) if found is not None else [],
         schedule=schedule_of(file, day),
         latest=file.latest_assessment,
-        procedure_labels=PROCEDURE_LABELS,
         muscle_labels={k: m.label for k, m in muscles().items()},
         link=None,
         reference=reference,
@@ -1048,7 +1047,6 @@ def _plan_values(page: Page, patient_id: str) -> dict[str, Any]:
         "suggestions": exercise_suggestions(),
         "suggestion_sources": load("exercises")["sources"],
         "muscle_labels": {k: m.label for k, m in muscles().items()},
-        "procedure_labels": PROCEDURE_LABELS,
         "open_medications": [
             m for m in reversed(file.medications) if m.stopped_on is None and m.pattern != "stopped"
         ],
