@@ -17,6 +17,7 @@ from hipspine.fhir.importer import Importer
 from hipspine.fhir.validate import problem
 from hipspine.store.models import Patient, TherapyRegimen
 from hipspine.store.records import Records
+from hipspine.web.fhir_reference import fhir_page
 from tests.fhir.support import johns_record
 
 ROW = {
@@ -88,3 +89,20 @@ def test_export_import_export_keeps_the_stop_date(db, world) -> None:  # type: i
         (date(2025, 9, 1), date(2025, 10, 31)),
         (date(2025, 11, 17), None),
     ]
+
+
+def test_a_paused_regimen_is_kept_running_and_the_reference_says_it_exports_as_active() -> None:
+    """hipspine records no pause (``therapy_regimen`` is running or stopped), so an
+    ``on-hold`` CarePlan is kept as a running regimen and comes back ``active``; the FHIR
+    reference says so instead of promising that the status is kept as it is."""
+    paused = {**careplan.to_fhir(ROW), "status": "on-hold"}
+    row = careplan.from_fhir(paused)
+    assert row["stopped_on"] is None
+    again = careplan.to_fhir({**ROW, **row})
+    assert again["status"] == "active" and again == careplan.to_fhir(ROW)
+    assert careplan.RUNNING == ("active", "on-hold")
+
+    section = fhir_page().split("## CarePlan", 1)[1].split("\n## ", 1)[0]
+    assert "kept as they are" not in section
+    assert "`on-hold` (paused) is kept as a running regimen too" in section
+    assert "a paused regimen is exported as `active`" in section

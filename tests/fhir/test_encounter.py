@@ -308,3 +308,5 @@ def test_an_ehrs_visits_and_visits_that_did_not_happen_are_unused():
         encounter_mapping.from_fhir(_visit(type=[{"text": "Wellness visit"}]))
     with pytest.raises(Unused, match="'cancelled'"):
         encounter_mapping.from_fhir(_visit(status="cancelled"))
+    with pytest.raises(Unused, match="'unknown': it may have been cancelled or entered in error"):
+        encounter_mapping.from_fhir(_visit(status="unknown"))

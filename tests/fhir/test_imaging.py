@@ -165,3 +165,42 @@ def test_every_imaging_finding_of_the_vocabulary_travels():
 
     imaging = {f.id for f in vocabulary.findings().values() if f.stage == "imaging"}
     assert imaging <= set(table("imaging")["finding"]), imaging - set(table("imaging")["finding"])
+
+
+def test_a_report_entered_in_error_cancelled_or_without_results_is_not_stored(db, world):
+    """The report's status is honoured as an Observation's is: findings read are kept (also
+    preliminary or partial ones); a report registered, cancelled, entered in error or of
+    unknown status is counted as unused with why, and one without a status is rejected."""
+    jo, data = _ehr_report(db, world, encounter=None, extension=None)
+    base = _report(data)
+    kept = ["final", "amended", "corrected", "appended", "preliminary", "partial"]
+    dropped = ["registered", "cancelled", "entered-in-error", "unknown"]
+    reports = [{**base, "id": f"report-{s}", "status": s} for s in kept + dropped]
+    reports.append({k: v for k, v in {**base, "id": "report-none"}.items() if k != "status"})
+    data["entry"] = [data["entry"][0], *({"resource": r} for r in reports)]
+    result = Importer(db, world.clinician_a).import_bundle(data, "ehr.json")
+    assert {e.id for e in _encounters(db, jo)} == {f"report-{s}" for s in kept}
+    assert {reason for (kind, reason) in result.unused if kind == "DiagnosticReport"} == {
+        "DiagnosticReport with status 'registered': no result yet",
+        "DiagnosticReport with status 'cancelled': not made",
+        "DiagnosticReport with status 'entered-in-error': entered in error",
+        "DiagnosticReport with status 'unknown': it may have been cancelled or entered in error",
+    }
+    [missing] = result.problems
+    assert missing.where == f"entry {len(reports)}"
+    assert missing.reason.startswith(
+        "DiagnosticReport: status: required in FHIR R4 "
+        "(https://hl7.org/fhir/R4/valueset-diagnostic-report-status.html); allowed: final,"
+    )
+
+
+def test_a_hipspine_report_entered_in_error_is_counted_as_such(db, world):
+    """Its status is read before whether its Encounter carries the findings."""
+    jo = _imaging_patient(db, world.clinician_a)
+    data = export_patient(db, world.clinician_a, jo)
+    _report(data)["status"] = "entered-in-error"
+    result = Importer(db, world.clinician_a).import_bundle(data, "jo.json")
+    assert result.problem_count == 0, result.problems
+    reason = "DiagnosticReport with status 'entered-in-error': entered in error"
+    assert result.unused[("DiagnosticReport", reason)] == 1
+    assert result.unused[("DiagnosticReport", CARRIED)] == 0

@@ -49,6 +49,7 @@ def test_every_code_of_the_data_files_is_listed(page: str) -> None:
     codes += [observations["pain"]["loinc"], observations["strength"]["code"]]
     codes += list(observations["function"])
     codes += [m["rxnorm"] for m in table("medications")["medication"]]
+    codes += [m["rxnorm"] for m in table("medications")["product"]]
     codes += [p["code"] for p in table("procedures")["external"]]
     imaging = table("imaging")
     codes += [imaging["report"]["loinc"], *(f["code"] for f in imaging["finding"].values())]
@@ -67,6 +68,7 @@ def test_unverified_codes_are_marked_and_verified_ones_are_not(page: str) -> Non
         checks += [(code, entry["icd10cm_verified"]) for code in entry["icd10cm"].values()]
         checks += [(code, False) for code in entry.get("also_snomed", ())]
     checks += [(m["rxnorm"], m["verified"]) for m in table("medications")["medication"]]
+    checks += [(m["rxnorm"], m["verified"]) for m in table("medications")["product"]]
     checks += [(p["code"], p["verified"]) for p in table("procedures")["external"]]
     assert any(not verified for _, verified in checks)
     for code, verified in checks:

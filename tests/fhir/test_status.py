@@ -1,7 +1,8 @@
 """A resource whose status says it did not happen, or was recorded in error, never becomes a
 record: it is counted as unused with the reason. Statuses that describe something that did
-happen are kept, closed or stopped where the status says so; and what hipspine exports
-imports back as the same record."""
+happen are kept, closed or stopped where the status says so; a resource without its status
+(required in R4), or with one outside its value set, is rejected naming the field; and what
+hipspine exports imports back as the same record."""
 
 from __future__ import annotations
 
@@ -78,10 +79,10 @@ def test_observation_statuses(db, world):
     stored = _stored(db, "pain_rating", [f"obs-{s}" for s in kept + dropped])
     assert set(stored) == {f"obs-{s}" for s in kept}
     assert _unused(report, "Observation") == {
-        "Observation entered in error": 1,
-        "Observation cancelled (not made)": 2,  # the pain rating and the strength test
-        "Observation registered, no result yet": 1,
-        "Observation of unknown status (it may have been cancelled or entered in error)": 1,
+        "Observation with status 'entered-in-error': entered in error": 1,
+        "Observation with status 'cancelled': not made": 2,  # the pain rating and strength test
+        "Observation with status 'registered': no result yet": 1,
+        "Observation with status 'unknown': it may have been cancelled or entered in error": 1,
     }
     assert not _stored(db, "strength_test", ["obs-strength-cancelled"])
 
@@ -185,16 +186,16 @@ def test_medication_statuses(db, world):
     report = _import(db, world, resources)
     assert report.problem_count == 0, report.problems
     assert _unused(report, statement) == {
-        "MedicationStatement not taken": 1,
-        "MedicationStatement entered in error": 1,
-        "MedicationStatement intended, not started": 1,
-        "MedicationStatement of unknown status (whether it is taken is not known)": 1,
+        "MedicationStatement with status 'not-taken': not taken": 1,
+        "MedicationStatement with status 'entered-in-error': entered in error": 1,
+        "MedicationStatement with status 'intended': intended, not started": 1,
+        "MedicationStatement with status 'unknown': whether it is taken is not known": 1,
     }
     assert _unused(report, request) == {
-        "MedicationRequest cancelled before any was taken": 1,
-        "MedicationRequest a draft, never prescribed": 1,
-        "MedicationRequest entered in error": 1,
-        "MedicationRequest of unknown status (whether it is taken is not known)": 1,
+        "MedicationRequest with status 'cancelled': cancelled before any was taken": 1,
+        "MedicationRequest with status 'draft': a draft, never prescribed": 1,
+        "MedicationRequest with status 'entered-in-error': entered in error": 1,
+        "MedicationRequest with status 'unknown': whether it is taken is not known": 1,
         "MedicationRequest with doNotPerform: an order not to take it": 1,
     }
     stored = _stored(db, "medication", [r["id"] for r in resources])
@@ -229,12 +230,12 @@ def test_procedure_statuses(db, world):
         f"p-{s}" for s in kept
     }
     assert _unused(report, "Procedure") == {
-        "Procedure in preparation (not started)": 1,
-        "Procedure not done": 1,
-        "Procedure on hold (not done)": 1,
-        "Procedure stopped before it was done": 1,
-        "Procedure entered in error": 1,
-        "Procedure of unknown status (whether it was done is not known)": 1,
+        "Procedure with status 'preparation': in preparation, not started": 1,
+        "Procedure with status 'not-done': not done": 1,
+        "Procedure with status 'on-hold': on hold, not done": 1,
+        "Procedure with status 'stopped': stopped before it was done": 1,
+        "Procedure with status 'entered-in-error': entered in error": 1,
+        "Procedure with status 'unknown': whether it was done is not known": 1,
     }
 
 
@@ -262,9 +263,9 @@ def test_questionnaire_response_statuses(db, world):
         "qr-amended": 5.0,
     }
     assert _unused(report, "QuestionnaireResponse") == {
-        "QuestionnaireResponse in progress (not completed)": 1,
-        "QuestionnaireResponse stopped before completion": 1,
-        "QuestionnaireResponse entered in error": 1,
+        "QuestionnaireResponse with status 'in-progress': still being filled in, not completed": 1,
+        "QuestionnaireResponse with status 'stopped': stopped before completion": 1,
+        "QuestionnaireResponse with status 'entered-in-error': entered in error": 1,
     }
 
 
@@ -296,9 +297,9 @@ def test_care_plan_statuses(db, world):
         "CarePlan: period.end: a completed CarePlan needs the day its regimen ended"
     ]
     assert _unused(report, "CarePlan") == {
-        "CarePlan a draft, never agreed": 1,
-        "CarePlan entered in error": 1,
-        "CarePlan of unknown status (whether it was followed is not known)": 1,
+        "CarePlan with status 'draft': a draft, never agreed": 1,
+        "CarePlan with status 'entered-in-error': entered in error": 1,
+        "CarePlan with status 'unknown': whether it was followed is not known": 1,
     }
     stored = _stored(db, "therapy_regimen", [r["id"] for r in resources])
     assert {rid: row["stopped_on"] for rid, row in stored.items()} == {
@@ -324,10 +325,107 @@ def test_goal_statuses(db, world):
     assert report.problem_count == 0, report.problems
     assert set(_stored(db, "goal", [f"g-{s}" for s in kept + dropped])) == {f"g-{s}" for s in kept}
     assert _unused(report, "Goal") == {
-        "Goal cancelled": 1,
-        "Goal rejected": 1,
-        "Goal entered in error": 1,
+        "Goal with lifecycleStatus 'cancelled': cancelled, no goal of the patient": 1,
+        "Goal with lifecycleStatus 'rejected': rejected, no goal of the patient": 1,
+        "Goal with lifecycleStatus 'entered-in-error': entered in error": 1,
     }
+
+
+# -- Encounter ----------------------------------------------------------------------------
+
+
+def _encounter(world, rid: str, status: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Encounter", "id": rid, "status": status,
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "type": [{"coding": [{"system": f"{CS}/encounter-kind", "code": "follow_up"}]}],
+        "subject": {"reference": f"Patient/{world.john}"}, "period": {"start": "2026-01-05"},
+    }  # fmt: skip
+
+
+def test_encounter_statuses(db, world):
+    # "unknown" is as for every other resource: it may have been cancelled or entered in
+    # error, so it is no visit hipspine can count on.
+    kept = ["finished", "in-progress", "arrived", "triaged", "onleave"]
+    dropped = ["planned", "cancelled", "entered-in-error", "unknown"]
+    report = _import(db, world, [_encounter(world, f"e-{s}", s) for s in kept + dropped])
+    assert report.problem_count == 0, report.problems
+    assert set(_stored(db, "encounter", [f"e-{s}" for s in kept + dropped])) == {
+        f"e-{s}" for s in kept
+    }
+    assert _unused(report, "Encounter") == {
+        "Encounter with status 'planned': planned, not yet taken place": 1,
+        "Encounter with status 'cancelled': cancelled, no visit took place": 1,
+        "Encounter with status 'entered-in-error': entered in error": 1,
+        "Encounter with status 'unknown': it may have been cancelled or entered in error": 1,
+    }
+
+
+# -- a status is required -----------------------------------------------------------------
+
+
+def _procedure(world, rid: str, status: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Procedure", "id": rid, "status": status,
+        "code": {"coding": [{"system": f"{CS}/procedure-type", "code": "prp"}]},
+        "subject": {"reference": f"Patient/{world.john}"}, "performedDateTime": "2025-12-01",
+    }  # fmt: skip
+
+
+def _response(world, rid: str, status: str) -> dict[str, Any]:
+    return {
+        "resourceType": "QuestionnaireResponse", "id": rid, "status": status,
+        "questionnaire": canonical(instruments.get("groc")),
+        "subject": {"reference": f"Patient/{world.john}"}, "authored": "2025-12-01",
+        "item": [{"linkId": "groc", "answer": [{"valueCoding": {
+            "system": f"{CS}/answer-groc", "code": "5"}}]}],
+    }  # fmt: skip
+
+
+VALUE_SETS = {
+    "Observation": "https://hl7.org/fhir/R4/valueset-observation-status.html",
+    "Procedure": "https://hl7.org/fhir/R4/valueset-event-status.html",
+    "QuestionnaireResponse": "https://hl7.org/fhir/R4/valueset-questionnaire-answers-status.html",
+    "Encounter": "https://hl7.org/fhir/R4/valueset-encounter-status.html",
+    "MedicationStatement": "https://hl7.org/fhir/R4/valueset-medication-statement-status.html",
+}
+
+
+def test_a_missing_or_unknown_status_is_rejected_naming_the_field_for_every_resource(db, world):
+    """R4 requires the status of each of these (1..1, bound to its value set): without one,
+    or with a code outside the value set, a resource is rejected as a problem naming the
+    field and the allowed codes — the same for Observation, Procedure and
+    QuestionnaireResponse (and every other mapping), never counted as unused."""
+    makers = {
+        "Observation": lambda rid, status: _pain(world, rid, status),
+        "Procedure": lambda rid, status: _procedure(world, rid, status),
+        "QuestionnaireResponse": lambda rid, status: _response(world, rid, status),
+        "Encounter": lambda rid, status: _encounter(world, rid, status),
+        "MedicationStatement": lambda rid, status: _medication(
+            world, "MedicationStatement", rid, status
+        ),
+    }
+    resources = []
+    for kind, make in makers.items():
+        missing = make(f"{kind}-missing", "final")
+        del missing["status"]
+        resources += [missing, make(f"{kind}-made-up", "done")]
+    report = _import(db, world, resources)
+    assert not report.unused and not report.stored_total
+    problems = [p.reason for p in report.problems]
+    assert len(problems) == len(resources)
+    for index, kind in enumerate(makers):
+        missing, made_up = problems[2 * index : 2 * index + 2]
+        assert missing.startswith(
+            f"{kind}: status: required in FHIR R4 ({VALUE_SETS[kind]}); allowed: "
+        ), missing
+        assert made_up.startswith(
+            f"{kind}: status: 'done' is not in {VALUE_SETS[kind]}; allowed: "
+        ), made_up
+    assert (
+        "allowed: completed, in-progress, preparation, not-done, on-hold, stopped, "
+        in (problems[2])
+    )
 
 
 # -- what hipspine exports comes back the same --------------------------------------------

@@ -58,6 +58,57 @@ class Marks:
     words: re.Pattern[str] | None = None
 
 
+@dataclass(frozen=True)
+class Statuses:
+    """How a mapping honours the status of the resources it reads: one rule for all.
+
+    FHIR R4 makes the status of every resource hipspine keeps required (1..1) and binds it
+    to a value set with required strength, so on import:
+
+    * a resource without its status, or with a code outside the value set, is not valid
+      R4: it is rejected (:class:`Invalid`) naming the element, the value and the allowed
+      codes — as :mod:`hipspine.fhir.validate` rejects any missing required element;
+    * a status in ``unused`` (what the resource records did not take place, was never
+      agreed, or was entered in error; ``unknown``: it may be any of those) is counted as
+      unused (:class:`Unused`) naming the status and why;
+    * a status in ``kept`` is kept.
+
+    ``kept`` and ``unused`` together list the whole value set (``value_set``, its URL).
+    """
+
+    resource_type: str
+    value_set: str
+    kept: tuple[str, ...]
+    unused: Mapping[str, str]
+    """Status → why a resource with it is no record hipspine keeps."""
+    element: str = "status"
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """Every code of the value set, the kept ones first."""
+        return (*self.kept, *self.unused)
+
+    def of(self, resource: Mapping[str, Any]) -> str:
+        """The status of ``resource`` when it is one hipspine keeps; raises :class:`Invalid`
+        when it is missing or not in the value set, :class:`Unused` (with why) when it says
+        there is nothing to keep."""
+        value = resource.get(self.element)
+        allowed = ", ".join(self.codes)
+        if value is None or value == "":
+            raise Invalid(
+                f"{self.element}: required in FHIR R4 ({self.value_set}); allowed: {allowed}"
+            )
+        if isinstance(value, str) and value in self.unused:
+            raise Unused(
+                f"{self.resource_type} with {self.element} {value!r}: {self.unused[value]}"
+            )
+        if value not in self.kept:
+            raise Invalid(
+                f"{self.element}: {value!r} is not in {self.value_set}; allowed: {allowed}"
+            )
+        return str(value)
+
+
 @cache
 def table(name: str) -> dict[str, Any]:
     """A code table from ``fhir/data/<name>.toml``."""

@@ -1,8 +1,12 @@
 """FHIR Bundles: build a patient's Bundle, and read Bundles (transaction, batch or
 collection) into resources with their references made literal (``Type/id``).
 
-Synthea and many EHRs link entries by ``urn:uuid:`` fullUrls; a reference to such a fullUrl
-is rewritten to the target's ``Type/id`` so the importer sees one kind of reference.
+Synthea and many EHRs link entries by ``urn:uuid:`` fullUrls
+(https://hl7.org/fhir/R4/bundle.html#references). Every Reference whose ``reference`` is
+another entry's fullUrl — wherever it is in the resource: ``subject``, ``encounter``,
+``basedOn``, ``derivedFrom``, ``reasonReference``, ``addresses``, ``partOf``, an extension's
+``valueReference``, a contained resource's — is rewritten to that entry's ``Type/id``, so
+the importer sees one kind of reference and keeps the links between records.
 """
 
 from __future__ import annotations
@@ -12,8 +16,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from hipspine.fhir._common import HIPSPINE, Resource
-
-REFERENCE_FIELDS = ("subject", "patient")
 
 
 def build(resources: Iterable[Mapping[str, Any]], *, kind: str = "collection") -> Resource:
@@ -63,23 +65,54 @@ def full_url(resource: Mapping[str, Any]) -> str:
 
 
 def entries(bundle: Mapping[str, Any]) -> Iterator[tuple[int, Resource | None, str | None]]:
-    """(entry index, resource with literal patient references, problem) for each entry."""
-    full_urls: dict[str, str] = {}
+    """(entry index, resource with its references to other entries made literal, problem)
+    for each entry.
+
+    A resource without an id takes the last part of its fullUrl as its id (the identity a
+    transaction's ``POST`` entries have), and references to it are made literal too.
+    """
     raw = bundle.get("entry") or []
+    resources: list[Resource | None] = []
+    full_urls: dict[str, str] = {}
     for entry in raw:
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict) and entry.get("fullUrl") and resource.get("id"):
-            full_urls[entry["fullUrl"]] = f"{resource.get('resourceType')}/{resource['id']}"
-    for index, entry in enumerate(raw):
-        resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
-            yield index, None, "entry without a resource"
+            resources.append(None)
             continue
-        if not resource.get("id") and isinstance(entry.get("fullUrl"), str):
-            # A resource identified only by its fullUrl keeps that as its identity.
-            resource = {**resource, "id": entry["fullUrl"].rsplit(":", 1)[-1].rsplit("/", 1)[-1]}
-        for name in REFERENCE_FIELDS:
-            ref = resource.get(name)
-            if isinstance(ref, dict) and ref.get("reference") in full_urls:
-                resource = {**resource, name: {**ref, "reference": full_urls[ref["reference"]]}}
-        yield index, resource, None
+        full_url = entry.get("fullUrl")
+        if not resource.get("id") and isinstance(full_url, str) and full_url:
+            resource = {**resource, "id": full_url.rsplit(":", 1)[-1].rsplit("/", 1)[-1]}
+        kind, rid = resource.get("resourceType"), resource.get("id")
+        if isinstance(full_url, str) and full_url and isinstance(kind, str) and rid:
+            full_urls[full_url] = f"{kind}/{rid}"
+        resources.append(resource)
+    for index, found in enumerate(resources):
+        if found is None:
+            yield index, None, "entry without a resource"
+        else:
+            yield index, _literal(found, full_urls) if full_urls else found, None
+
+
+def _literal(value: Any, full_urls: Mapping[str, str]) -> Any:
+    """``value`` with each ``reference`` that is one of ``full_urls`` replaced by its
+    ``Type/id``; a part with nothing replaced is returned as it is, not copied."""
+    if isinstance(value, dict):
+        changed: dict[str, Any] | None = None
+        for key, item in value.items():
+            if key == "reference" and isinstance(item, str):
+                new = full_urls.get(item, item)
+            elif isinstance(item, dict | list):
+                new = _literal(item, full_urls)
+            else:
+                continue
+            if new is not item:
+                if changed is None:
+                    changed = dict(value)
+                changed[key] = new
+        return value if changed is None else changed
+    if isinstance(value, list):
+        items = [_literal(item, full_urls) for item in value]
+        if any(new is not old for new, old in zip(items, value, strict=True)):
+            return items
+        return value
+    return value

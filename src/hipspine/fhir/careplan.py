@@ -9,11 +9,15 @@ A running regimen is ``active`` with ``period.start``; a stopped one is ``comple
 ``period.end``, its last day (hipspine's ``stopped_on``), and its activities completed too.
 On import ``period.end`` is the stop date whatever the status says.
 
-Status on import (https://hl7.org/fhir/R4/valueset-request-status.html): ``active`` and
-``on-hold`` (paused) are kept as they are; ``completed`` and ``revoked`` (ended early)
-are kept as stopped regimens, and need ``period.end`` (without it the regimen would show
-as running, so such a CarePlan is rejected with the reason); ``draft`` (never agreed),
-``entered-in-error`` and ``unknown`` are counted as unused with that reason.
+Status on import (https://hl7.org/fhir/R4/valueset-request-status.html): ``active`` is
+kept as a running regimen. ``on-hold`` (paused) is kept as a running regimen too: hipspine
+records no pause (a regimen is running or stopped), so a paused regimen is exported as
+``active`` — the pause does not come back. ``completed`` and ``revoked`` (ended early) are
+kept as stopped regimens, and need ``period.end`` (without it the regimen would show as
+running, so such a CarePlan is rejected with the reason); ``draft`` (never agreed),
+``entered-in-error`` and ``unknown`` are counted as unused with that reason. A CarePlan
+without a status, or with a code outside the value set, is rejected naming the field (R4
+requires it).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from hipspine.fhir._common import (
     Marks,
     Resource,
     Row,
+    Statuses,
     Unused,
     code_in,
     coding,
@@ -45,13 +50,21 @@ from hipspine.fhir._common import (
 CATEGORY_CS = f"{CS}/care-plan-category"
 EXERCISE_EXT = f"{EXT}/exercise"
 ADHERENCE_EXT = f"{EXT}/adherence-percent"
-NOT_A_REGIMEN = {
-    "draft": "a draft, never agreed",
-    "entered-in-error": "entered in error",
-    "unknown": "of unknown status (whether it was followed is not known)",
-}
-"""CarePlan statuses of a plan the patient was never on, and why."""
-ENDED = frozenset({"completed", "revoked"})
+RUNNING = ("active", "on-hold")
+"""CarePlan statuses kept as a running regimen (hipspine records no pause: see above)."""
+ENDED = ("completed", "revoked")
+"""CarePlan statuses kept as a stopped regimen, ended on ``period.end``."""
+STATUSES = Statuses(
+    "CarePlan",
+    "https://hl7.org/fhir/R4/valueset-request-status.html",
+    kept=(*RUNNING, *ENDED),
+    unused={
+        "draft": "a draft, never agreed",
+        "entered-in-error": "entered in error",
+        "unknown": "whether it was followed is not known",
+    },
+)
+"""CarePlan statuses: those of a regimen the patient was on, and those that are not (why)."""
 
 
 def _dose(exercise: Mapping[str, Any]) -> str | None:
@@ -111,9 +124,7 @@ def from_fhir(resource: Mapping[str, Any]) -> Row:
     """Column values of a ``therapy_regimen`` row for a FHIR CarePlan."""
     if not any(code_in(c, CATEGORY_CS) == "physical-therapy" for c in resource.get("category", ())):
         raise Unused("CarePlan other than a hipspine physical-therapy regimen")
-    status = resource.get("status")
-    if status in NOT_A_REGIMEN:
-        raise Unused(f"CarePlan {NOT_A_REGIMEN[status]}")
+    status = STATUSES.of(resource)
     exercises = []
     for activity in resource.get("activity", ()):
         detail = activity.get("detail") or {}

@@ -17,9 +17,15 @@ document).
   DiagnosticReport (see below) for systems that read imaging findings only.
 
 Only Encounters with a hipspine encounter kind are kept (an EHR's visits, e.g. Synthea's
-wellness visits, are counted as unused); planned, cancelled and entered-in-error ones are
-counted as unused too. An imported case is validated as hipspine.case/1, and an Encounter
-whose case is not valid is rejected naming the fields.
+wellness visits, are counted as unused). An imported case is validated as hipspine.case/1,
+and an Encounter whose case is not valid is rejected naming the fields.
+
+Status on import (https://hl7.org/fhir/R4/valueset-encounter-status.html): ``finished``,
+``in-progress``, ``arrived``, ``triaged`` and ``onleave`` (the patient came: the visit took
+place) are kept; ``planned`` (not yet taken place), ``cancelled``, ``entered-in-error`` and
+``unknown`` (it may have been cancelled or entered in error) are counted as unused with
+that reason. An Encounter without a status, or with a code outside the value set, is
+rejected naming the field (R4 requires it). Exported Encounters are ``finished``.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from hipspine.fhir._common import (
     Marks,
     Resource,
     Row,
+    Statuses,
     Unused,
     code_in,
     coding,
@@ -57,8 +64,18 @@ CASE_EXT = f"{EXT}/case-document"
 NOTE_EXT = "http://hl7.org/fhir/StructureDefinition/note"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 CASE_TYPE = "application/json"
-NOT_HELD = ("planned", "cancelled", "entered-in-error")
-"""Encounter statuses of a visit that did not take place (counted as unused)."""
+STATUSES = Statuses(
+    "Encounter",
+    "https://hl7.org/fhir/R4/valueset-encounter-status.html",
+    kept=("finished", "in-progress", "arrived", "triaged", "onleave"),
+    unused={
+        "planned": "planned, not yet taken place",
+        "cancelled": "cancelled, no visit took place",
+        "entered-in-error": "entered in error",
+        "unknown": "it may have been cancelled or entered in error",
+    },
+)
+"""Encounter statuses: those of a visit that took place, and those that are not (why)."""
 
 
 def case_data(case: Any) -> str:
@@ -136,8 +153,9 @@ def from_fhir(resource: Mapping[str, Any]) -> Row:
     """Column values of an ``encounter`` row for a FHIR Encounter.
 
     Raises :class:`Unused` for an Encounter without a hipspine encounter kind, or of a visit
-    that did not take place, and :class:`Invalid`, naming the fields, for one whose kind is
-    unknown or whose case document is not a valid hipspine.case/1.
+    that did not take place, and :class:`Invalid`, naming the fields, for one of a kind
+    hipspine does not know, without a valid status, or whose case document is not a valid
+    hipspine.case/1.
     """
     kind = next(
         (found for concept in resource.get("type", ()) if (found := code_in(concept, KIND_CS))),
@@ -147,8 +165,7 @@ def from_fhir(resource: Mapping[str, Any]) -> Row:
         raise Unused("Encounter without a hipspine encounter kind")
     if kind not in KINDS:
         raise Invalid(f"type: encounter kind {kind!r}; allowed: {', '.join(KINDS)}")
-    if resource.get("status") in NOT_HELD:
-        raise Unused(f"Encounter with status {resource.get('status')!r} (no visit took place)")
+    STATUSES.of(resource)
     period = resource.get("period") or {}
     return {
         "kind": kind,

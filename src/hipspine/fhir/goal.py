@@ -8,8 +8,10 @@ Status on import (``lifecycleStatus``,
 https://hl7.org/fhir/R4/valueset-goal-status.html): ``cancelled``, ``rejected`` and
 ``entered-in-error`` are no goal of the patient and are counted as unused with that
 reason; every other status (``proposed``, ``planned``, ``accepted``, ``active``,
-``on-hold``, ``completed``) is kept. hipspine does not store a goal's status (its GAS
-ratings say how far it was attained), so goals are exported as ``active``.
+``on-hold``, ``completed``) is kept. A Goal without a ``lifecycleStatus``, or with a code
+outside the value set, is rejected naming the field (R4 requires it). hipspine does not
+store a goal's status (its GAS ratings say how far it was attained), so goals are exported
+as ``active``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hipspine.fhir._common import (
     Marks,
     Resource,
     Row,
+    Statuses,
     Unused,
     code_in,
     coding,
@@ -37,12 +40,18 @@ from hipspine.fhir._common import (
 CATEGORY_CS = f"{CS}/goal-category"
 PSFS_EXT = f"{EXT}/psfs-activity"
 RATING_EXT = f"{EXT}/goal-attainment-rating"
-NOT_A_GOAL = {
-    "cancelled": "cancelled",
-    "rejected": "rejected",
-    "entered-in-error": "entered in error",
-}
-"""Goal lifecycle statuses of a goal the patient does not have, and why."""
+STATUSES = Statuses(
+    "Goal",
+    "https://hl7.org/fhir/R4/valueset-goal-status.html",
+    kept=("proposed", "planned", "accepted", "active", "on-hold", "completed"),
+    unused={
+        "cancelled": "cancelled, no goal of the patient",
+        "rejected": "rejected, no goal of the patient",
+        "entered-in-error": "entered in error",
+    },
+    element="lifecycleStatus",
+)
+"""Goal lifecycle statuses: those of a goal the patient has, and those that are not (why)."""
 
 
 def to_fhir(row: Mapping[str, Any]) -> Resource:
@@ -85,9 +94,7 @@ def from_fhir(resource: Mapping[str, Any]) -> Row:
     """Column values of a ``goal`` row for a FHIR Goal."""
     if not any(code_in(c, CATEGORY_CS) == "functional" for c in resource.get("category", ())):
         raise Unused("Goal other than a hipspine functional goal")
-    status = resource.get("lifecycleStatus")
-    if status in NOT_A_GOAL:
-        raise Unused(f"Goal {NOT_A_GOAL[status]}")
+    STATUSES.of(resource)
     text = (resource.get("description") or {}).get("text")
     if not text:
         raise Invalid("description.text: a goal needs its wording")

@@ -20,6 +20,14 @@ hipspine (with the encounter-kind extension) that names an Encounter adds nothin
 counted as unused. Any other report (from an EHR, or a hipspine export made before visits
 were exported) becomes an encounter (its kind from the encounter-kind extension, ``imaging``
 otherwise) whose case holds these findings, validated as hipspine.case/1.
+
+Status on import (https://hl7.org/fhir/R4/valueset-diagnostic-report-status.html):
+``final``, ``amended``, ``corrected``, ``appended``, ``preliminary`` and ``partial``
+(findings read, the report not yet final) are kept; ``registered`` (no result yet),
+``cancelled`` (not made), ``entered-in-error`` and ``unknown`` (it may be either of those)
+are counted as unused with that reason, as for Observations. An imaging report without a
+status, or with a code outside the value set, is rejected naming the field (R4 requires
+it). Exported reports are ``final``.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from hipspine.fhir._common import (
     Marks,
     Resource,
     Row,
+    Statuses,
     Unused,
     code_in,
     coding,
@@ -60,6 +69,18 @@ REPORT_CATEGORY = "http://terminology.hl7.org/CodeSystem/v2-0074"
 DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 KINDS = tuple(kind.value for kind in EncounterKind)
 CARRIED = "imaging findings: imported with their Encounter's case"
+STATUSES = Statuses(
+    "DiagnosticReport",
+    "https://hl7.org/fhir/R4/valueset-diagnostic-report-status.html",
+    kept=("final", "amended", "corrected", "appended", "preliminary", "partial"),
+    unused={
+        "registered": "no result yet",
+        "cancelled": "not made",
+        "entered-in-error": "entered in error",
+        "unknown": "it may have been cancelled or entered in error",
+    },
+)
+"""DiagnosticReport statuses: those of findings read, and those that are not (why)."""
 
 
 def _findings() -> dict[str, dict[str, Any]]:
@@ -177,11 +198,14 @@ def marks() -> Marks:
 def from_fhir(resource: Mapping[str, Any]) -> Row:
     """The ``encounter`` row (with a case of imaging findings) of an imaging report.
 
-    Raises :class:`Unused` for other DiagnosticReports (laboratory panels, notes) and
-    :class:`Invalid`, naming the finding, for one whose findings are not a valid case.
+    Raises :class:`Unused` for other DiagnosticReports (laboratory panels, notes) and for
+    one whose status says it holds no findings read (see :data:`STATUSES`), and
+    :class:`Invalid`, naming the field, for one without a valid status or whose findings
+    are not a valid case.
     """
     if code_in(resource.get("code"), LOINC) != table("imaging")["report"]["loinc"]:
         raise Unused("DiagnosticReport other than an imaging study")
+    STATUSES.of(resource)
     kind_ext = extension(resource, KIND_EXT)
     if kind_ext is not None and linked_id(resource.get("encounter"), "Encounter"):
         raise Unused(CARRIED)

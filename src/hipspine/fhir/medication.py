@@ -4,8 +4,19 @@ reads MedicationRequest (what Synthea and most EHRs send).
 The medication is coded with its RxNorm ingredient (``data/medications.toml``) when the
 recorded name is that ingredient. The use pattern travels twice: as FHIR semantics
 (``asNeededBoolean``, ``status`` stopped) and exactly, as a hipspine extension with the
-days per week. Only analgesics listed in the table are kept; other medications are
-counted as unused.
+days per week. Only analgesics listed in the table are kept — by their RxNorm ingredient
+code, by the code of a listed product (the clinical drugs Synthea prescribes for pain), or
+by an ingredient named in the text; other medications are counted as unused.
+
+**Named by the ingredient that classes it.** Each ingredient has a drug class (NSAID,
+paracetamol, opioid, other). A product is classed by its opioid ingredient when it has one
+— hydrocodone/acetaminophen and oxycodone/acetaminophen are opioids, as prescribers and the
+CDC opioid value sets count them — else by the first ingredient it names. The record keeps
+the name as received when it begins with that ingredient ("Acetaminophen 325 MG Oral
+Tablet"); otherwise that ingredient comes first and the name as received follows in
+parentheses ("hydrocodone (Acetaminophen 300 MG / HYDROcodone Bitartrate 5 MG Oral
+Tablet)", "oxycodone (Abuse-Deterrent 12 HR Oxycodone Hydrochloride 15 MG Extended Release
+Oral Tablet)"), so the record is read, and classed, by the drug that matters most.
 
 Statuses on import (https://hl7.org/fhir/R4/valueset-medication-statement-status.html,
 https://hl7.org/fhir/R4/valueset-medicationrequest-status.html): a medication the patient
@@ -16,8 +27,9 @@ before any was taken), ``draft``, ``entered-in-error`` and ``unknown``, and a re
 ``doNotPerform`` (an order *not* to take it). ``stopped``, ``completed`` and ``on-hold``
 (not taken now) make the pattern ``stopped`` unless the hipspine extension gives the exact
 pattern; a MedicationStatement's ``effectivePeriod.end`` is the day it stopped (a
-MedicationRequest has no such date). Exported statements are ``active``, or ``stopped``
-when the record has a stop date or the stopped pattern.
+MedicationRequest has no such date). An analgesic without a status, or with a code outside
+the value set, is rejected naming the field (R4 requires it). Exported statements are
+``active``, or ``stopped`` when the record has a stop date or the stopped pattern.
 """
 
 from __future__ import annotations
@@ -33,6 +45,7 @@ from hipspine.fhir._common import (
     Marks,
     Resource,
     Row,
+    Statuses,
     Unused,
     code_in,
     coding,
@@ -46,26 +59,42 @@ from hipspine.fhir._common import (
 PATTERN_EXT = f"{EXT}/use-pattern"
 DAYS_EXT = f"{EXT}/days-per-week"
 PATTERNS = ("regular", "as_needed", "stopped")
-NOT_TAKEN = {
-    "MedicationStatement": {
-        "not-taken": "not taken",
-        "intended": "intended, not started",
-        "entered-in-error": "entered in error",
-        "unknown": "of unknown status (whether it is taken is not known)",
-    },
-    "MedicationRequest": {
-        "cancelled": "cancelled before any was taken",
-        "draft": "a draft, never prescribed",
-        "entered-in-error": "entered in error",
-        "unknown": "of unknown status (whether it is taken is not known)",
-    },
+STATUSES = {
+    "MedicationStatement": Statuses(
+        "MedicationStatement",
+        "https://hl7.org/fhir/R4/valueset-medication-statement-status.html",
+        kept=("active", "completed", "stopped", "on-hold"),
+        unused={
+            "not-taken": "not taken",
+            "intended": "intended, not started",
+            "entered-in-error": "entered in error",
+            "unknown": "whether it is taken is not known",
+        },
+    ),
+    "MedicationRequest": Statuses(
+        "MedicationRequest",
+        "https://hl7.org/fhir/R4/valueset-medicationrequest-status.html",
+        kept=("active", "on-hold", "completed", "stopped"),
+        unused={
+            "cancelled": "cancelled before any was taken",
+            "draft": "a draft, never prescribed",
+            "entered-in-error": "entered in error",
+            "unknown": "whether it is taken is not known",
+        },
+    ),
 }
-"""Statuses of a medication the patient does not take, per resource type, and why."""
+"""Statuses per resource type: those of a medication the patient takes or took, and those
+that are not (why)."""
 NOT_NOW = frozenset({"stopped", "completed", "on-hold"})
+OPIOID = "opioid"
+"""The drug class that names a product containing it (see the module docstring)."""
+
+Ingredient = dict[str, Any]
 
 
 @cache
-def _by_name() -> dict[str, dict[str, Any]]:
+def _by_name() -> dict[str, Ingredient]:
+    """Each ingredient by its name and its aliases (lower case)."""
     found = {}
     for entry in table("medications")["medication"]:
         for name in (entry["name"], *entry.get("aliases", ())):
@@ -74,8 +103,22 @@ def _by_name() -> dict[str, dict[str, Any]]:
 
 
 @cache
-def _by_code() -> dict[str, dict[str, Any]]:
-    return {e["rxnorm"]: e for e in table("medications")["medication"]}
+def _by_code() -> dict[str, tuple[Ingredient, ...]]:
+    """The ingredients of each listed RxNorm code: an ingredient's own, a product's."""
+    found: dict[str, tuple[Ingredient, ...]] = {
+        e["rxnorm"]: (e,) for e in table("medications")["medication"]
+    }
+    for product in table("medications").get("product", ()):
+        found[product["rxnorm"]] = tuple(_by_name()[name] for name in product["ingredients"])
+    return found
+
+
+@cache
+def _displays() -> dict[str, str]:
+    """The name of each listed RxNorm code (an ingredient's name, a product's display)."""
+    found = {e["rxnorm"]: e["name"] for e in table("medications")["medication"]}
+    found.update((p["rxnorm"], p["display"]) for p in table("medications").get("product", ()))
+    return found
 
 
 @cache
@@ -83,8 +126,17 @@ def _words() -> re.Pattern[str]:
     return re.compile(r"\b(" + "|".join(map(re.escape, _by_name())) + r")\b", re.IGNORECASE)
 
 
+@cache
+def _leading(name: str) -> re.Pattern[str]:
+    """Matches a text that begins with the ingredient ``name`` (or one of its aliases)."""
+    entry = _by_name()[name]
+    names = "|".join(map(re.escape, (entry["name"], *entry.get("aliases", ()))))
+    return re.compile(rf"\s*({names})\b", re.IGNORECASE)
+
+
 def marks() -> Marks:
-    """One of the RxNorm codes, or an analgesic's name in the text."""
+    """One of the RxNorm codes (ingredients and products), or an analgesic's name in the
+    text."""
     return Marks(tuple(_by_code()), _words())
 
 
@@ -122,26 +174,39 @@ def to_fhir(row: Mapping[str, Any]) -> Resource:
     return resource
 
 
+def _classing(ingredients: list[Ingredient]) -> Ingredient:
+    """The ingredient that classes a product of ``ingredients`` (in the order its code and
+    name give them): its opioid if it has one, else the first."""
+    return next((i for i in ingredients if i["class"] == OPIOID), ingredients[0])
+
+
 def _name(concept: Mapping[str, Any] | None) -> str:
+    """The record's name for a medication concept, led by the ingredient that classes it."""
     if not concept:
         raise Unused("medication given by reference (not kept)")
-    code = code_in(concept, RXNORM)
+    code = code_in(concept, RXNORM) or ""
     text = concept.get("text") or next(
         (c.get("display") for c in concept.get("coding", ()) if c.get("display")), None
     )
-    known = code in _by_code() if code else False
-    if not known and not (text and _words().search(text)):
+    ingredients = list(_by_code().get(code, ()))
+    for found in _words().finditer(text or ""):
+        entry = _by_name()[found.group(0).lower()]
+        if entry not in ingredients:
+            ingredients.append(entry)
+    if not ingredients:
         raise Unused("medication outside the analgesics hipspine follows")
-    return str(text or _by_code()[str(code)]["name"])[:120]
+    name = str(text or _displays()[code])
+    lead = _classing(ingredients)
+    if not _leading(lead["name"]).match(name):
+        name = f"{lead['name']} ({name})"
+    return name[:120]
 
 
 def from_fhir(resource: Mapping[str, Any]) -> Row:
     """Column values of a ``medication`` row for a MedicationStatement or MedicationRequest."""
     name = _name(resource.get("medicationCodeableConcept"))
-    kind, status = resource.get("resourceType"), resource.get("status")
-    not_taken = NOT_TAKEN.get(str(kind), {})
-    if status in not_taken:
-        raise Unused(f"{kind} {not_taken[status]}")
+    kind = str(resource.get("resourceType"))
+    status = STATUSES[kind].of(resource)
     if resource.get("doNotPerform") is True:
         raise Unused(f"{kind} with doNotPerform: an order not to take it")
     dosages = resource.get("dosage") or resource.get("dosageInstruction") or []

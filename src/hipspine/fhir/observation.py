@@ -19,8 +19,9 @@ scores, see :mod:`hipspine.fhir.questionnaire`).
 Status on import (https://hl7.org/fhir/R4/valueset-observation-status.html): ``final``,
 ``amended``, ``corrected`` and ``preliminary`` (a measurement made, its report not final)
 are kept; ``registered`` (no result yet), ``cancelled`` (not made), ``entered-in-error``
-and ``unknown`` (it may be either of those) are counted as unused with that reason.
-Exported Observations are ``final``.
+and ``unknown`` (it may be either of those) are counted as unused with that reason. A pain
+rating, strength or function test without a status, or with a code outside the value set,
+is rejected naming the field (R4 requires it). Exported Observations are ``final``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from hipspine.fhir._common import (
     Marks,
     Resource,
     Row,
+    Statuses,
     Unused,
     code_in,
     coding,
@@ -68,13 +70,18 @@ UNSPECIFIED = "unspecified"  # region of a rating sent without a body site
 UNKNOWN_SIDE = "unknown"
 QUESTIONNAIRE_RESPONSE = "QuestionnaireResponse/"
 SCORE_UNUSED = "a questionnaire score: imported with its QuestionnaireResponse"
-NOT_MADE = {
-    "registered": "registered, no result yet",
-    "cancelled": "cancelled (not made)",
-    "entered-in-error": "entered in error",
-    "unknown": "of unknown status (it may have been cancelled or entered in error)",
-}
-"""Observation statuses whose value is not a measurement of the patient, and why."""
+STATUSES = Statuses(
+    "Observation",
+    "https://hl7.org/fhir/R4/valueset-observation-status.html",
+    kept=("final", "amended", "corrected", "preliminary"),
+    unused={
+        "registered": "no result yet",
+        "cancelled": "not made",
+        "entered-in-error": "entered in error",
+        "unknown": "it may have been cancelled or entered in error",
+    },
+)
+"""Observation statuses: those of a measurement of the patient, and those that are not (why)."""
 _SCORE_NAMESPACE = uuid.UUID("6f1d2c52-8a59-4d1e-9a0b-5b6d0d7c1e11")
 
 
@@ -139,10 +146,8 @@ def _pain_from_fhir(resource: Mapping[str, Any]) -> Row:
 
 
 def _made(resource: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``resource`` if its status says it was measured, else :class:`Unused` with why."""
-    status = resource.get("status")
-    if status in NOT_MADE:
-        raise Unused(f"Observation {NOT_MADE[status]}")
+    """``resource`` if its status says it was measured (see :data:`STATUSES`)."""
+    STATUSES.of(resource)
     return resource
 
 

@@ -11,8 +11,9 @@ Status on import (https://hl7.org/fhir/R4/valueset-event-status.html): ``complet
 ``in-progress`` (under way: it is being done) are kept; a procedure not performed is no
 record of one, so ``preparation`` (not started), ``not-done``, ``on-hold``, ``stopped``
 (ended before it was done: which targets were treated is not known), ``entered-in-error``
-and ``unknown`` are counted as unused with that reason. Exported procedures are
-``completed``.
+and ``unknown`` are counted as unused with that reason. A hip–spine Procedure without a
+status, or with a code outside the value set, is rejected naming the field (R4 requires
+it). Exported procedures are ``completed``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from hipspine.fhir._common import (
     Marks,
     Resource,
     Row,
+    Statuses,
     Unused,
     code_in,
     coding,
@@ -49,16 +51,20 @@ SITE_CS = f"{CS}/procedure-site"
 GUIDANCE_CS = f"{CS}/guidance"
 GUIDANCE_EXT = f"{EXT}/procedure-guidance"
 TARGET_EXT = f"{EXT}/procedure-target-"
-PERFORMED = frozenset({"completed", "in-progress"})
-NOT_PERFORMED = {
-    "preparation": "in preparation (not started)",
-    "not-done": "not done",
-    "on-hold": "on hold (not done)",
-    "stopped": "stopped before it was done",
-    "entered-in-error": "entered in error",
-    "unknown": "of unknown status (whether it was done is not known)",
-}
-"""Procedure statuses of a procedure that was not performed, and why."""
+STATUSES = Statuses(
+    "Procedure",
+    "https://hl7.org/fhir/R4/valueset-event-status.html",
+    kept=("completed", "in-progress"),
+    unused={
+        "preparation": "in preparation, not started",
+        "not-done": "not done",
+        "on-hold": "on hold, not done",
+        "stopped": "stopped before it was done",
+        "entered-in-error": "entered in error",
+        "unknown": "whether it was done is not known",
+    },
+)
+"""Procedure statuses: those of a procedure performed, and those that are not (why)."""
 
 
 @cache
@@ -129,10 +135,7 @@ def from_fhir(resource: Mapping[str, Any]) -> Row:
         kind = ProcedureType.OTHER.value
     if kind not in {t.value for t in ProcedureType}:
         raise Invalid(f"code: procedure type {kind!r}; allowed: {', '.join(ProcedureType)}")
-    status = resource.get("status")
-    if status not in PERFORMED:
-        why = NOT_PERFORMED.get(str(status), f"with status {status!r} (not performed)")
-        raise Unused(f"Procedure {why}")
+    STATUSES.of(resource)
     guidance_ext = extension(resource, GUIDANCE_EXT)
     guidance = (
         code_in(guidance_ext.get("valueCodeableConcept"), GUIDANCE_CS) if guidance_ext else None

@@ -32,7 +32,9 @@ On import:
   ``completed`` and ``amended`` are kept; ``in-progress`` (still being filled in),
   ``stopped`` (abandoned before completion; a questionnaire is scored only when the patient
   finished it, whatever the missing-data rule would allow) and ``entered-in-error`` are
-  counted as unused with that reason. Exported responses are ``completed``.
+  counted as unused with that reason. A response without a status, or with a code outside
+  the value set, is rejected naming the field (R4 requires it). Exported responses are
+  ``completed``.
 * **Context** (e.g. how the response was entered, the PSFS activities) travels as a
   hipspine extension, each value with its JSON type: ``valueBoolean``, ``valueInteger``,
   ``valueDecimal`` or ``valueString``, an object as nested extensions, a list as its JSON
@@ -58,6 +60,7 @@ from hipspine.fhir._common import (
     Marks,
     Resource,
     Row,
+    Statuses,
     Unused,
     coding,
     day,
@@ -75,12 +78,18 @@ SCORE_ITEM = "score"
 """linkId of the calculated total; a subscale's is ``score.<subscale id>``."""
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
 MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
-NOT_COMPLETED = {
-    "in-progress": "in progress (not completed)",
-    "stopped": "stopped before completion",
-    "entered-in-error": "entered in error",
-}
-"""QuestionnaireResponse statuses that are no completed questionnaire, and why."""
+STATUSES = Statuses(
+    "QuestionnaireResponse",
+    "https://hl7.org/fhir/R4/valueset-questionnaire-answers-status.html",
+    kept=("completed", "amended"),
+    unused={
+        "in-progress": "still being filled in, not completed",
+        "stopped": "stopped before completion",
+        "entered-in-error": "entered in error",
+    },
+)
+"""QuestionnaireResponse statuses: those of a completed questionnaire, and those that are
+not (why)."""
 
 
 def _score_link(scope: str) -> str:
@@ -334,11 +343,7 @@ def from_fhir(resource: Mapping[str, Any]) -> Row:
         instrument = instruments.get(instrument_id)
     except KeyError as error:
         raise Invalid(f"questionnaire: {error.args[0]}") from None
-    status = resource.get("status")
-    if status in NOT_COMPLETED:
-        raise Unused(f"QuestionnaireResponse {NOT_COMPLETED[status]}")
-    if status not in ("completed", "amended"):
-        raise Unused(f"QuestionnaireResponse with status {status!r} (not completed)")
+    STATUSES.of(resource)
     answers: dict[str, Any] = {}
     calculated = {_score_link(scope): scope for scope in score_ranges(instrument.id)}
     carried: dict[str, Any] = {}

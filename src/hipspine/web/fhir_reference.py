@@ -23,7 +23,6 @@ from fastapi.routing import APIRoute
 from hipspine.clinical import instruments
 from hipspine.clinical.vocabulary import SPINAL_LEVELS, muscles, regions
 from hipspine.fhir import (
-    bundle,
     careplan,
     commands,
     condition,
@@ -390,15 +389,17 @@ def _intro() -> str:
 
 
 def _references() -> str:
-    fields = " or ".join(_code(f) for f in bundle.REFERENCE_FIELDS)
     return (
         "## References and ids\n\n"
-        f"- A resource names its patient in {fields} with a relative literal reference, "
-        "`Patient/{id}`. hipspine ids are UUIDs.\n"
+        "- A resource names its patient in `subject` or `patient` with a relative literal "
+        "reference, `Patient/{id}`. hipspine ids are UUIDs.\n"
         "- In an exported Bundle each entry's `fullUrl` is `urn:uuid:{id}`.\n"
-        "- On import, Bundles may link entries by `urn:uuid:` fullUrls, as Synthea does: a "
-        f"{fields} reference to an entry's fullUrl is read as that entry's `Type/{{id}}`. An "
-        "absolute reference ending in `/Patient/{id}` is read too.\n"
+        "- On import, Bundles may link entries by `urn:uuid:` fullUrls, as Synthea does: "
+        "every reference to another entry's fullUrl, wherever it is in a resource (`subject`, "
+        "`encounter`, `basedOn`, `derivedFrom`, `reasonReference`, `addresses`, `partOf`, an "
+        "extension's `valueReference`, ...), is read as that entry's `Type/{id}`. An entry "
+        "without an `id` takes the last part of its fullUrl as its id. An absolute "
+        "reference ending in `/Patient/{id}` is read too.\n"
         "- A record names its visit in `encounter` (Observation, QuestionnaireResponse) and "
         "its episode in `reasonReference` (Encounter, Procedure) or `addresses` (CarePlan), "
         "as `Encounter/{id}` and `Condition/{id}`. On import such a link is kept when the "
@@ -762,7 +763,24 @@ def _medication_rows() -> list[list[object]]:
             [
                 entry["name"],
                 ", ".join(entry.get("aliases", ())),
+                entry["class"],
                 _code(entry["rxnorm"]),
+                _status(entry.get("verified", False), source),
+                source,
+            ]
+        )
+    return rows
+
+
+def _product_rows() -> list[list[object]]:
+    rows: list[list[object]] = []
+    for entry in table("medications").get("product", ()):
+        source = entry.get("source", "")
+        rows.append(
+            [
+                _code(entry["rxnorm"]),
+                entry["display"],
+                ", ".join(entry["ingredients"]),
                 _status(entry.get("verified", False), source),
                 source,
             ]
@@ -780,7 +798,13 @@ def _medication() -> str:
             ),
             f"Use patterns (`{medication.PATTERN_EXT}`): {_codes(medication.PATTERNS)}.\n\n",
             "RxNorm ingredient codes:\n\n",
-            _table(["Ingredient", "Also named", "RxNorm", "Status", "Source"], _medication_rows()),
+            _table(
+                ["Ingredient", "Also named", "Class", "RxNorm", "Status", "Source"],
+                _medication_rows(),
+            ),
+            "RxNorm products accepted on import by their code (the clinical drugs Synthea "
+            "prescribes for pain):\n\n",
+            _table(["RxNorm", "Display", "Ingredients", "Status", "Source"], _product_rows()),
             _example("medication", medication.to_fhir),
         ]
     )
@@ -905,6 +929,7 @@ def _outcome_example() -> Resource:
     dental = {"resourceType": "Condition", "code": {"text": "Dental caries"}}
     too_high = {
         "resourceType": "Observation",
+        "status": "final",
         "code": {"coding": [{"system": LOINC, "code": observation.PAIN}]},
         "valueInteger": 12,
         "effectiveDateTime": BASELINE.isoformat(),
