@@ -156,10 +156,7 @@ def test_a_block_is_sifted_as_its_lines_would_be_one_by_one(
                 handle.seek(block.offset)
                 data = handle.read(block.size)
             lines, report = screen.sift(data, block.first_line)
-            kept += [number for number, _, _ in lines]
-            # where each line starts, as the second pass reads it again
-            assert all(data[start : start + len(raw)] == raw for _, start, raw in lines)
-            assert all(start == 0 or data[start - 1] == ord("\n") for _, start, _ in lines)
+            kept += [number for number, _ in lines]
             passed.add(report)
         expected_kept, expected_unused = _per_line(screen, path)
         assert kept == expected_kept, path

@@ -25,8 +25,7 @@ Validation uses :func:`hipspine.fhir.validate.problem` (structural, agrees with 
 Speed: a large NDJSON import reads, validates and maps its lines on every core (forked
 worker processes, which touch no database), each resource arriving as a row already in the
 database driver's form; the importer only resolves patients and ids and hands whole batches
-to the driver (``executemany`` on SQLite, ``COPY`` on PostgreSQL), while the workers
-prepare the next batch.
+to the driver (``executemany`` on SQLite, ``COPY`` on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -34,11 +33,12 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import pickle
 import re
 import sqlite3
 from bisect import bisect_right
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -198,9 +198,9 @@ class _Screen:
             return None
         return None if _unsure(raw) else (kind, UNMARKED)
 
-    def sift(self, data: bytes, first_line: int) -> tuple[list[tuple[int, int, bytes]], Report]:
-        """The lines of a block of whole lines that must be parsed — (number, where the line
-        starts in the block, the line) — and a report counting those passed over.
+    def sift(self, data: bytes, first_line: int) -> tuple[list[tuple[int, bytes]], Report]:
+        """The lines of a block of whole lines that must be parsed, with their numbers, and
+        a report counting those passed over.
 
         Bulk Data writes one resource type per file, so a block's lines usually all start
         alike: the block is then judged at once — each mark searched over the whole block,
@@ -213,15 +213,13 @@ class _Screen:
         lead = ndjson.LEADING_TYPE.match(data)
         if lead is None or lead[1] == b"Patient" or data.count(b"\n" + lead[0]) != count - 1:
             kept = []
-            start = 0
             for number, raw in enumerate(data.split(b"\n"), start=first_line):
                 unused = self.unused(raw)
                 if unused is None:
-                    kept.append((number, start, raw))
+                    kept.append((number, raw))
                 else:
                     passed.read += 1
                     passed.unused[unused] += 1
-                start += len(raw) + 1
             return kept, passed
         kind = lead[1].decode()
         passed.read = count
@@ -252,7 +250,7 @@ class _Screen:
         passed.read -= len(hits)
         if count > len(hits):
             passed.unused[(kind, UNMARKED)] = count - len(hits)
-        return [(first_line + i, starts[i], lines[i]) for i in sorted(hits)], passed
+        return [(first_line + i, lines[i]) for i in sorted(hits)], passed
 
 
 def _unsure(raw: bytes) -> bool:
@@ -466,20 +464,19 @@ class _Preparer:
             about = ref.split("/", 1)[1]
         return _Pending(item.file, item.where, kind, system, source_id, table, values, about)
 
-    def locate(self, file_no: int, path: str, block: _Block) -> _Located:
-        """Where the resources of one block of a file's lines are, and whose they are.
+    def block(self, file_no: int, path: str, block: _Block) -> _Staged:
+        """Prepare one block of a file's lines: the rows to stage, and what was seen.
 
-        The first pass of a bulk import: each line the screen keeps is parsed only to find
-        the patient it belongs to (:func:`_owner`); a line that is not JSON is reported
-        here. The block is read here, from the file: a worker process gets only where it
-        is, so no file content crosses between processes.
+        The block is read here, from the file: a worker process gets only where it is, so
+        no file content crosses between processes. Lines the screen passes over are only
+        counted.
         """
+        rows: list[tuple[str, int, int, bytes]] = []
         with open(path, "rb") as handle:
             handle.seek(block.offset)
             data = handle.read(block.size)
         kept, report = self.screen.sift(data, block.first_line)
-        found: list[_Location] = []
-        for number, start, raw in kept:
+        for number, raw in kept:
             line = ndjson.parse(number, raw)
             if line is None:
                 continue
@@ -487,36 +484,12 @@ class _Preparer:
             if line.resource is None:
                 report.problem(path, f"line {number}", str(line.error))
                 continue
-            found.append(
-                _Location(_owner(line.resource), file_no, number, block.offset + start, len(raw))
-            )
-        return found, report
-
-    def lines(self, paths: Sequence[str], located: Sequence[_Location]) -> _Prepared:
-        """The second pass: the located lines read again, validated and mapped, each with
-        its patient (see :meth:`prepare`), and what was seen."""
-        report = Report()
-        prepared: list[tuple[str, tuple[Any, ...]]] = []
-        files: dict[int, int] = {}
-        try:
-            for where in located:
-                descriptor = files.get(where.file)
-                if descriptor is None:
-                    descriptor = files[where.file] = os.open(paths[where.file], os.O_RDONLY)
-                line = ndjson.parse(where.line, os.pread(descriptor, where.size, where.offset))
-                if line is None or line.resource is None:  # it parsed in the first pass
-                    report.problem(
-                        paths[where.file], f"line {where.line}", "the file changed during import"
-                    )
-                    continue
-                item = _Item(line.resource, paths[where.file], f"line {where.line}")
-                pending = self.prepare(item, report)
-                if pending is not None:
-                    prepared.append((where.patient, tuple(pending)))
-        finally:
-            for descriptor in files.values():
-                os.close(descriptor)
-        return prepared, report
+            pending = self.prepare(_Item(line.resource, path, f"line {number}"), report)
+            if pending is not None:
+                owner = pending.patient or pending.source_id
+                # The scratch file is private to this process and read back only by it.
+                rows.append((owner, file_no, number, pickle.dumps(tuple(pending), protocol=5)))
+        return rows, report
 
 
 class _Block(NamedTuple):
@@ -557,18 +530,7 @@ def _blocks(path: Path) -> Iterator[_Block]:
             handle.seek(offset)  # the rest of the line cut off is read with the next block
 
 
-class _Location(NamedTuple):
-    """Where a resource of a bulk import is, and the patient it belongs to."""
-
-    patient: str
-    file: int
-    line: int
-    offset: int
-    size: int
-
-
-_Located = tuple[list[_Location], Report]
-_Prepared = tuple[list[tuple[str, tuple[Any, ...]]], Report]
+_Staged = tuple[list[tuple[str, int, int, bytes]], Report]
 _worker: _Preparer | None = None
 
 
@@ -577,27 +539,10 @@ def _start_worker(preparer: _Preparer) -> None:
     _worker = preparer
 
 
-def _locate_block(file_no: int, path: str, block: _Block) -> _Located:
+def _prepare_block(file_no: int, path: str, block: _Block) -> _Staged:
     assert _worker is not None
-    return _worker.locate(file_no, path, block)
+    return _worker.block(file_no, path, block)
 
-
-def _prepare_lines(paths: Sequence[str], located: Sequence[_Location]) -> _Prepared:
-    assert _worker is not None
-    return _worker.lines(paths, located)
-
-
-def _owner(resource: Mapping[str, Any]) -> str:
-    """The source id of the patient a resource belongs to (a Patient's own id): the same
-    as :meth:`_Preparer.prepare` finds, or "" when it names none (prepare reports it)."""
-    if resource.get("resourceType") == "Patient":
-        return _key(resource)[1]
-    ref = _patient_ref(resource)
-    return "" if ref is None else ref.split("/", 1)[1]
-
-
-TASK_LINES = 2_000
-"""Lines a worker prepares at a time in the second pass of a bulk import."""
 
 WORKERS_FROM_BYTES = 8_000_000
 """NDJSON input from which an import prepares its lines in worker processes (about 10,000
@@ -673,129 +618,92 @@ class Importer:
         """Bulk Data NDJSON, stored a whole patient at a time.
 
         Each file holds one resource type, so a patient's resources are spread over all of
-        them. A first pass finds every resource's patient and notes where the resource is
-        in a scratch table on disk (memory stays flat at any size; the file is unlinked
-        from the start); a second pass takes them out patient by patient, in batches of
-        whole patients, reads them again, validates and maps them (on every core for a
-        large import: the workers prepare the next batch while this process stores the
-        one before) and stores each batch in one transaction: a killed import leaves no
-        patient half-imported, and running it again imports the rest.
+        them. A first pass reads, validates and maps every line once (on every core for a
+        large import) and puts each mapped resource, under its patient, in a scratch table
+        on disk (memory stays flat at any size; the file is unlinked from the start); a
+        second pass takes them out patient by patient, so every transaction holds whole
+        patients: a killed import leaves no patient half-imported, and running it again
+        imports the rest.
         """
-        names = [str(path) for path in paths]
+        # SQLite's private temporary database (empty file name): on disk beyond a small
+        # cache, already unlinked, so no patient data is left behind even if the import is
+        # killed.
         workers = _workers(paths)
         if workers:
             # Built once here, so the forked workers inherit the validator's checks instead of
             # each building its own.
             validate.prepare(KEPT)
-        # SQLite's private temporary database (empty file name): on disk beyond a small
-        # cache, already unlinked, so nothing is left behind even if the import is killed.
         staged = sqlite3.connect("")
         # The objects alive now (modules, models, the validator's checks) live as long as the
         # import: frozen, the garbage collector's full passes skip them instead of walking
         # them again and again while rows come and go, and forked workers leave their
         # memory pages shared (the order Python's gc documentation gives for forking).
         gc.freeze()
-        # Forked workers inherit the preparer; they touch no database, console or log.
-        pool = (
-            ProcessPoolExecutor(
-                workers,
-                mp_context=multiprocessing.get_context("fork"),
-                initializer=_start_worker,
-                initargs=(self.preparer,),
-            )
-            if workers
-            else None
-        )
         try:
             staged.executescript(
-                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; CREATE TABLE staged"
-                " (patient TEXT, file INTEGER, line INTEGER, offset INTEGER, size INTEGER)"
+                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+                "CREATE TABLE staged (patient TEXT, file INTEGER, line INTEGER, pending BLOB)"
             )
-            self._locate(names, pool, 3 * workers, staged)
-            self._by_patient(names, pool, staged)
+            self._stage(paths, workers, staged)
+            self._by_patient(staged)
         finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
             gc.unfreeze()
             staged.close()
 
-    def _locate(
-        self,
-        paths: list[str],
-        pool: ProcessPoolExecutor | None,
-        in_flight: int,
-        staged: sqlite3.Connection,
-    ) -> None:
-        """The first pass: every line's patient and place, into ``staged``; with workers,
-        ``in_flight`` blocks at a time (enough to keep them busy, and memory stays flat
-        however large the files)."""
-        blocks = ((n, path, block) for n, path in enumerate(paths) for block in _blocks(Path(path)))
-        if pool is None:
-            for file_no, path, block in blocks:
-                self._located(staged, self.preparer.locate(file_no, path, block))
+    def _stage(self, paths: list[Path], workers: int, staged: sqlite3.Connection) -> None:
+        """Prepare every line (in ``workers`` processes, or in this one) into ``staged``."""
+        if not workers:
+            for file_no, path in enumerate(paths):
+                for block in _blocks(path):
+                    self._staged(staged, self.preparer.block(file_no, str(path), block))
             return
-        waiting: deque[Future[_Located]] = deque()
-        for file_no, path, block in blocks:
-            waiting.append(pool.submit(_locate_block, file_no, path, block))
-            if len(waiting) >= in_flight:
-                self._located(staged, waiting.popleft().result())
-        while waiting:
-            self._located(staged, waiting.popleft().result())
+        # Forked workers inherit the preparer; they touch no database, console or log.
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_start_worker,
+            initargs=(self.preparer,),
+        )
+        waiting: deque[Future[_Staged]] = deque()
+        try:
+            for file_no, path in enumerate(paths):
+                for block in _blocks(path):
+                    waiting.append(pool.submit(_prepare_block, file_no, str(path), block))
+                    # A few blocks in flight per worker: enough to keep them busy, and
+                    # memory stays flat however large the files.
+                    if len(waiting) >= 3 * workers:
+                        self._staged(staged, waiting.popleft().result())
+            while waiting:
+                self._staged(staged, waiting.popleft().result())
+        finally:
+            pool.shutdown(cancel_futures=True)
 
-    def _located(self, staged: sqlite3.Connection, located: _Located) -> None:
-        rows, report = located
-        staged.executemany("INSERT INTO staged VALUES (?, ?, ?, ?, ?)", rows)
+    def _staged(self, staged: sqlite3.Connection, prepared: _Staged) -> None:
+        rows, report = prepared
+        staged.executemany("INSERT INTO staged VALUES (?, ?, ?, ?)", rows)
         before = self.report.read
         self.report.add(report)
         if before // 10_000 != self.report.read // 10_000:
-            self._progress()  # a first pass: show it moving
+            self._progress()  # staging is a first pass: show it moving
 
-    def _by_patient(
-        self, paths: list[str], pool: ProcessPoolExecutor | None, staged: sqlite3.Connection
-    ) -> None:
-        """The second pass: batches of whole patients prepared and stored in turn; with
-        workers, one batch is prepared ahead while the one before is stored."""
-        ahead: deque[list[Future[_Prepared]]] = deque()
-        for batch in self._batches(staged):
-            tasks = [batch[i : i + TASK_LINES] for i in range(0, len(batch), TASK_LINES)]
-            if pool is None:
-                self._store_prepared([self.preparer.lines(paths, task) for task in tasks])
-                continue
-            ahead.append([pool.submit(_prepare_lines, paths, task) for task in tasks])
-            if len(ahead) > 1:
-                self._store_prepared([future.result() for future in ahead.popleft()])
-        while ahead:
-            self._store_prepared([future.result() for future in ahead.popleft()])
-
-    def _batches(self, staged: sqlite3.Connection) -> Iterator[list[_Location]]:
-        """The located resources, a patient's together in file and line order, in batches
-        of whole patients of at least ``batch_size`` resources (but the last)."""
-        batch: list[_Location] = []
-        current = None
-        order = "SELECT * FROM staged ORDER BY patient, file, line"
-        for row in staged.execute(order):
-            where = _Location._make(row)
-            if where.patient != current:
-                if len(batch) >= self.batch_size:
-                    yield batch
-                    batch = []
-                current = where.patient
-            batch.append(where)
-        if batch:
-            yield batch
-
-    def _store_prepared(self, prepared: list[_Prepared]) -> None:
-        """Store one batch's prepared resources (in located order), a patient per group."""
-        patients: list[list[_Pending]] = []
-        current = None
-        for rows, report in prepared:
-            self.report.add(report)
-            for owner, values in rows:
-                if owner != current or not patients:
-                    patients.append([])
-                    current = owner
-                patients[-1].append(_Pending._make(values))
-        self._commit(patients)
+    def _by_patient(self, staged: sqlite3.Connection) -> None:
+        batch: list[list[_Pending]] = []
+        group: list[_Pending] = []
+        size, current = 0, None
+        order = "SELECT patient, pending FROM staged ORDER BY patient, file, line"
+        for owner, blob in staged.execute(order):
+            if owner != current:
+                if group:
+                    batch.append(group)
+                size, group, current = size + len(group), [], owner
+                if size >= self.batch_size:
+                    self._commit(batch)
+                    self._progress()
+                    batch, size = [], 0
+            group.append(_Pending._make(pickle.loads(blob)))
+        if group:
+            batch.append(group)
+        self._commit(batch)
         self._progress()
 
     def _progress(self) -> None:
