@@ -67,9 +67,14 @@ def test_an_imported_record_lists_in_the_order_of_the_original(db, world):
     assert len(original["strength"]) > 20 and len(original["medications"]) >= 2
     for kind, records in original.items():
         assert imported[kind] == records, kind
-    medications = _read(db, world.clinician_b, copy).medications
-    starts = [m.started_on or dt.date.min for m in medications]
+    moved = _read(db, world.clinician_b, copy)
+    starts = [m.started_on or dt.date.min for m in moved.medications]
     assert starts == sorted(starts)
+    # Assessments are not carried: the report says the case waits to be assessed here,
+    # rather than showing no red flag at all.
+    assert not moved.assessments and moved.intake is not None
+    html = report_html(moved, dt.date(2026, 8, 10), "Clinic B")
+    assert "Not yet assessed" in html and "red flags have not been" in html
 
 
 def test_synthea_patients_make_a_progress_report(db, world, synthea_bundles):

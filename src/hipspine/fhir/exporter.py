@@ -4,6 +4,11 @@ Data NDJSON (one file per resource type) streamed with bounded memory.
 Records are read in id order, so the same records always give the same output, and a
 hipspine export imported into another database exports identically. Every export is
 authorised (clinic staff, own clinic only) and audited: one ``export`` entry per patient.
+
+Not carried: stored assessments and red-flag acknowledgements (a clinic assesses a case
+and acknowledges a flag itself: until it does, the receiving clinic's patient list and
+report say the case is not yet assessed, so no red flag passes unchecked), staff (see
+Encounter), and how a questionnaire arrived (portal or clinic).
 """
 
 from __future__ import annotations
