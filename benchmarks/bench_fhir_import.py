@@ -41,7 +41,7 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from hipspine.fhir import bundle, ndjson, patient
 from hipspine.fhir._common import Invalid, Unused
-from hipspine.fhir.importer import MAPPERS, Importer, _patient_ref
+from hipspine.fhir.importer import LINKS, MAPPERS, Importer, _patient_ref
 from hipspine.store import audit
 from hipspine.store.audit import Actor
 from hipspine.store.db import Database
@@ -243,6 +243,7 @@ def baseline(db: Database, actor: Actor, files: list[Path]) -> int:
     """Straightforward import: validate with fhir.resources, one ORM insert per row."""
     stored = 0
     patients: dict[str, str] = {}
+    kept: dict[str, set[str]] = {}  # table → ids stored, so a link to anything else is dropped
     session_cm = db.transaction()
     session = session_cm.__enter__()
     pending = 0
@@ -264,6 +265,9 @@ def baseline(db: Database, actor: Actor, files: list[Path]) -> int:
                             table, row = MAPPERS[kind](resource)
                     except (Unused, Invalid):
                         continue
+                    for column, linked in LINKS.get(table, {}).items():
+                        if row.get(column) not in kept.get(linked, ()):
+                            row[column] = None
                     get_fhir_model_class(kind).model_validate(resource)
                     exists = (
                         session.query(FhirSource.source_id)
@@ -286,6 +290,7 @@ def baseline(db: Database, actor: Actor, files: list[Path]) -> int:
                         )  # fmt: skip
                     session.add(record)
                     session.flush()
+                    kept.setdefault(table, set()).add(record.id)
                     session.add(
                         FhirSource(
                             clinic_id=actor.clinic_id, patient_id=owner, resource_type=kind,

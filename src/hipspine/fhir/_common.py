@@ -93,20 +93,18 @@ class Statuses:
         when it is missing or not in the value set, :class:`Unused` (with why) when it says
         there is nothing to keep."""
         value = resource.get(self.element)
+        if isinstance(value, str) and value in self.kept:
+            return value
+        if isinstance(value, str) and value in self.unused:
+            raise Unused(
+                f"{self.resource_type} with {self.element} {value!r}: {self.unused[value]}"
+            )
         allowed = ", ".join(self.codes)
         if value is None or value == "":
             raise Invalid(
                 f"{self.element}: required in FHIR R4 ({self.value_set}); allowed: {allowed}"
             )
-        if isinstance(value, str) and value in self.unused:
-            raise Unused(
-                f"{self.resource_type} with {self.element} {value!r}: {self.unused[value]}"
-            )
-        if value not in self.kept:
-            raise Invalid(
-                f"{self.element}: {value!r} is not in {self.value_set}; allowed: {allowed}"
-            )
-        return str(value)
+        raise Invalid(f"{self.element}: {value!r} is not in {self.value_set}; allowed: {allowed}")
 
 
 @cache
