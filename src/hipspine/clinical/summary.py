@@ -1012,7 +1012,7 @@ def _patient_next_visit(t: Trajectory) -> list[Sentence]:
         p = due[0].time_point
         return [
             Sentence(
-                f"Your {p.label} check-up is due now; please book it.",
+                f"Your {p.label.lower()} check-up is due now; please book it.",
                 {"label": p.label, "status": due[0].status, "target": p.target.isoformat()},
             )
         ]
