@@ -211,6 +211,7 @@ followed over time like any region's, but they are never a mark on the pain map:
 nothing about where the pain comes from."""
 
 
+@cache
 def rated_regions() -> dict[str, str]:
     """Labels of the regions a pain rating followed over time may name, in display order:
     every pain-map region, then :data:`SITE_NOT_RECORDED`."""

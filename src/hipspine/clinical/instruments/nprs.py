@@ -1,9 +1,9 @@
 """Numeric Pain Rating Scale (0–10), one rating per body region and recall period.
 
-The region is an id from ``data/regions.toml`` (or ``unspecified``: the record did not
-say where) and the recall period defaults to the past
-week (Chiarotto et al., Pain 2018). Thresholds: MCID 2 points or 30% (Ostelo et al., Spine
-2008); MDC 2 points (Childs et al., Spine 2005).
+The region is an id from ``data/regions.toml`` (or ``unspecified``: the record did not say
+where) and the recall period defaults to the past week (Chiarotto et al., Pain 2018).
+Thresholds: MCID 2 points or 30% (Ostelo et al., Spine 2008); MDC 2 points (Childs et al.,
+Spine 2005).
 """
 
 from __future__ import annotations
