@@ -147,7 +147,8 @@ def test_the_medication_table_is_coherent():
         assert product["ingredients"] and set(product["ingredients"]) <= names, product
         for ingredient in product["ingredients"]:  # the display names what it contains
             assert ingredient in product["display"].lower(), product
-        assert product["verified"] and product["source"], product
+        # a product code not confirmed outside Synthea is listed, marked unverified
+        assert isinstance(product["verified"], bool) and product["source"], product
     assert {"oxycodone", "hydrocodone"} <= {
         e["name"] for e in data["medication"] if e["class"] == "opioid"
     }
