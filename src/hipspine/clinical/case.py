@@ -14,10 +14,11 @@ knee does not hurt.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection
+from collections.abc import Collection, Hashable, Sequence
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import Annotated, Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -38,6 +39,9 @@ from hipspine.clinical.vocabulary import (
 CASE_FORMAT: Literal["hipspine.case/1"] = "hipspine.case/1"
 ONE_SIDE = (Side.LEFT, Side.RIGHT, Side.BILATERAL)
 
+_WHOLE_KINDS = frozenset({Kind.GRADE, Kind.COUNT})
+"""Kinds whose value is a whole number."""
+
 PAIN_MAP_RULE = (
     "null (or left out) when no pain map was drawn: where it hurts is then unknown. "
     "On a drawn map, a region with no mark means no pain there, and a mark with intensity 0 "
@@ -55,6 +59,7 @@ def _count_tests() -> str:
     return f" ({'; '.join(named)})" if named else ""
 
 
+@cache
 def condition_ids() -> tuple[str, ...]:
     """Identifiers of the diagnoses a case may carry (``conditions.toml``)."""
     return tuple(c["id"] for c in load("conditions")["condition"])
@@ -65,6 +70,11 @@ def _choose(kind: str, value: str, allowed: Collection[str]) -> str:
     # of every imported case comes through here; the list is only for the error message.
     if value in allowed:
         return value
+    _refuse(kind, value, allowed)
+
+
+def _refuse(kind: str, value: str, allowed: Collection[str]) -> NoReturn:
+    """Refuse a name that is not in the vocabulary, suggesting the closest allowed one."""
     allowed = list(allowed)
     close = difflib.get_close_matches(value, allowed, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -232,13 +242,21 @@ class Observation(_Strict):
 
     @model_validator(mode="after")
     def _valid(self) -> Observation:
-        finding = findings()[_choose("finding", self.finding, findings())]
+        # Every finding of every imported case comes through here (the FHIR bulk import parses
+        # the case of each Encounter), so the vocabulary entry is looked up once and a valid
+        # observation costs a few attribute reads. The checks and their order are unchanged:
+        # only the first problem of an observation is reported.
+        finding = findings().get(self.finding)
+        if finding is None:
+            _refuse("finding", self.finding, findings())
         name = finding.id
-        if finding.lateral and self.side is None:
-            raise ValueError(f"side is required for {name!r}; allowed: left, right, bilateral")
-        if not finding.lateral and self.side is not None:
+        side = self.side
+        if side is None:
+            if finding.lateral:
+                raise ValueError(f"side is required for {name!r}; allowed: left, right, bilateral")
+        elif not finding.lateral:
             raise ValueError(f"{name!r} is not recorded by side; leave side out")
-        if self.side is Side.MIDLINE:
+        elif side is Side.MIDLINE:
             raise ValueError(
                 f"side 'midline' is not used for {name!r}; allowed: left, right, bilateral"
             )
@@ -248,6 +266,19 @@ class Observation(_Strict):
                 f"allowed: {', '.join(finding.results)}"
             )
         self._check_value(finding)
+        # Most observations carry none of these; those that do are checked in full.
+        if (
+            self.level is not None
+            or self.location is not None
+            or self.angle is not None
+            or self.roots
+        ):
+            self._check_extras(finding)
+        return self
+
+    def _check_extras(self, finding: Finding) -> None:
+        """Level, location, angle and roots: only for findings that take them, and named."""
+        name = finding.id
         for extra, allowed in (
             ("level", finding.level),
             ("location", finding.locations),
@@ -263,10 +294,10 @@ class Observation(_Strict):
             _choose("spinal level", self.level, SPINAL_LEVELS)
         if self.location is not None:
             _choose("region", self.location, regions())
-        return self
 
     def _check_value(self, finding: Finding) -> None:
         name = finding.id
+        kind = finding.kind
         if not finding.takes_value:
             if self.value is not None:
                 raise ValueError(f"{name!r} takes a result, not a value")
@@ -276,7 +307,7 @@ class Observation(_Strict):
                 )
             return
         if self.value is None:
-            if finding.kind is Kind.ANGLE and self.result is not None:
+            if kind is Kind.ANGLE and self.result is not None:
                 return
             if self.result == "unknown":
                 return
@@ -286,9 +317,9 @@ class Observation(_Strict):
             raise ValueError(
                 f"value {self.value:g} for {name!r} is outside {low:g}–{high:g} {finding.unit or ''}".rstrip()
             )
-        if finding.kind in (Kind.GRADE, Kind.COUNT) and self.value != int(self.value):
+        if kind in _WHOLE_KINDS and self.value != int(self.value):
             raise ValueError(f"value for {name!r} must be a whole number")
-        if finding.kind is Kind.COUNT:
+        if kind is Kind.COUNT:
             if self.of is None:
                 raise ValueError(f"'of' (number of tests performed) is required for {name!r}")
             if self.value > self.of:
@@ -316,11 +347,15 @@ class MuscleTest(_Strict):
 
     @model_validator(mode="after")
     def _valid(self) -> MuscleTest:
-        muscle = muscles()[_choose("muscle", self.muscle, muscles())]
-        try:
-            MRCGrade.parse(self.mrc)
-        except ValueError as error:
-            raise ValueError(f"mrc: {error}; allowed: {', '.join(MRC_GRADES)}") from None
+        muscle = muscles().get(self.muscle)
+        if muscle is None:
+            _refuse("muscle", self.muscle, muscles())
+        # A grade written as listed needs no parsing; others (" 4 +") are parsed, or refused.
+        if self.mrc not in MRC_GRADES:
+            try:
+                MRCGrade.parse(self.mrc)
+            except ValueError as error:
+                raise ValueError(f"mrc: {error}; allowed: {', '.join(MRC_GRADES)}") from None
         if muscle.lateral and self.side not in ONE_SIDE:
             raise ValueError(f"side is required for {muscle.id!r}; allowed: left, right, bilateral")
         return self
@@ -371,19 +406,17 @@ class Case(_Strict):
 
     @model_validator(mode="after")
     def _no_duplicates(self) -> Case:
-        seen: set[tuple[str, Side | None, str | None]] = set()
-        for i, obs in enumerate(self.findings):
-            key = (obs.finding, obs.side, obs.level)
-            if key in seen:
-                raise ValueError(
-                    f"findings.{i}: {obs.finding!r} is recorded twice for the same side and level"
-                )
-            seen.add(key)
-        tested: set[tuple[str, Side | None]] = set()
-        for i, test in enumerate(self.strength):
-            if (test.muscle, test.side) in tested:
-                raise ValueError(f"strength.{i}: {test.muscle!r} is graded twice on the same side")
-            tested.add((test.muscle, test.side))
+        i = _first_repeat([(obs.finding, obs.side, obs.level) for obs in self.findings])
+        if i is not None:
+            raise ValueError(
+                f"findings.{i}: {self.findings[i].finding!r} is recorded twice for the same side "
+                "and level"
+            )
+        i = _first_repeat([(test.muscle, test.side) for test in self.strength])
+        if i is not None:
+            raise ValueError(
+                f"strength.{i}: {self.strength[i].muscle!r} is graded twice on the same side"
+            )
         return self
 
     def through(self, stage: Stage) -> Case:
@@ -399,6 +432,19 @@ class Case(_Strict):
         """The visit stages at which this case recorded anything, history always first."""
         seen = {Stage.HISTORY} | {o.when for o in self.findings} | {t.when for t in self.strength}
         return tuple(s for s in Stage if s in seen)
+
+
+def _first_repeat(keys: Sequence[Hashable]) -> int | None:
+    """The position of the first key already seen earlier in ``keys``, or None."""
+    # One set build settles the usual case, no repeat; the walk runs only to name the repeat.
+    if len(set(keys)) == len(keys):
+        return None
+    seen: set[Hashable] = set()
+    for i, key in enumerate(keys):
+        if key in seen:
+            return i
+        seen.add(key)
+    return None
 
 
 class CaseError(ValueError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from hipspine.clinical._data import load
@@ -117,7 +117,8 @@ class Finding:
     definition: str = ""
     definition_source: str = ""
 
-    @property
+    # Cached: the case validator reads both for every observation of every case it checks.
+    @cached_property
     def results(self) -> tuple[str, ...]:
         """The words allowed in an observation's ``result`` for this finding."""
         if self.kind is Kind.PRESENCE:
@@ -128,7 +129,7 @@ class Finding:
             return (*self.choices, "unknown")
         return ("unknown",)
 
-    @property
+    @cached_property
     def takes_value(self) -> bool:
         """True when the finding is recorded with a number."""
         return self.kind not in (Kind.PRESENCE, Kind.CHOICE)
