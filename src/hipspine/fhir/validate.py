@@ -31,7 +31,7 @@ Check = Callable[[Any, str], str | None]
 _MISS = object()
 _MEMO: dict[tuple[str, str], str | None] = {}
 _MEMO_SIZE = 8192
-_MEMO_BYTES = 400  # at most 8192 values of up to 400 characters remembered
+_MEMO_BYTES = 400  # at most 8192 values of up to 400 characters remembered, in all
 
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _CODE = re.compile(r"^[^\s]+(\s[^\s]+)*$")
@@ -119,11 +119,8 @@ _PRIMITIVES: dict[type, Check] = {
 }
 
 
-@dataclass
-class _Element:
-    name: str
-    repeats: bool
-    check: Callable[[Any, str], str | None]
+_Element = tuple[bool, Check, "str | None"]
+"""An element's rule: whether it repeats, the check of each value, its choice group."""
 
 
 @dataclass
@@ -132,7 +129,6 @@ class _Type:
     elements: dict[str, _Element] = field(default_factory=dict)
     required: tuple[str, ...] = ()
     choices: dict[str, tuple[tuple[str, ...], bool]] = field(default_factory=dict)
-    choice_of: dict[str, str] = field(default_factory=dict)  # element -> its choice group
     needed: tuple[str, ...] = ()  # choice groups of which one element is required
 
 
@@ -172,21 +168,26 @@ def _check_for(annotation: Any) -> Callable[[Any, str], str | None]:
         return _anything
     if name.endswith("Type"):
         type_name = name[: -len("Type")]
+        # The type's rules are looked up on first use (types refer to each other, so they
+        # cannot all be built first) and kept here, out of the cache's way.
+        rules: list[_Type] = []
+        # Most elements repeat verbatim across resources (codes, categories, units): the
+        # verdict on an identical value is reused. Only probes (empty path) are memoised,
+        # so a remembered verdict never carries another element's path.
 
         def nested(value: Any, path: str) -> str | None:
-            # Most elements repeat verbatim across resources (codes, categories, units):
-            # the verdict on an identical value is reused. Only probes (empty path) are
-            # memoised, so a remembered verdict never carries another element's path.
+            if not rules:
+                rules.append(_compiled(type_name))
             if path or type(value) is not dict:
-                return _complex(type_name, value, path)
+                return _complex(rules[0], value, path)
             # As text: orjson's bytes keep a 4 KiB buffer each, its str is exactly sized.
             text = orjson.dumps(value).decode()
             if len(text) > _MEMO_BYTES:  # large values rarely repeat: not worth keeping
-                return _complex(type_name, value, path)
+                return _complex(rules[0], value, path)
             key = (type_name, text)
             verdict = _MEMO.get(key, _MISS)
             if verdict is _MISS:
-                verdict = _complex(type_name, value, path)
+                verdict = _complex(rules[0], value, path)
                 if len(_MEMO) >= _MEMO_SIZE:
                     _MEMO.clear()  # bounded: memory stays flat however long the import
                 _MEMO[key] = verdict
@@ -201,6 +202,7 @@ def _compiled(type_name: str) -> _Type:
     model = get_fhir_model_class(type_name)
     compiled = _Type(type_name)
     required = []
+    rules: dict[str, tuple[bool, Check]] = {}
     for field_info in model.model_fields.values():
         alias = field_info.alias
         if alias in (None, "fhir_comments") or alias == "resource_type":
@@ -208,7 +210,7 @@ def _compiled(type_name: str) -> _Type:
         extra = field_info.json_schema_extra or {}
         assert isinstance(extra, dict)
         repeats, leaf = _leaf(field_info.annotation)
-        compiled.elements[alias] = _Element(alias, repeats, _check_for(leaf))
+        rules[alias] = (repeats, _check_for(leaf))
         if extra.get("element_required") or field_info.is_required():
             required.append(alias)
         if "one_of_many" in extra:
@@ -218,8 +220,11 @@ def _compiled(type_name: str) -> _Type:
                 (*names, alias),
                 need or bool(extra.get("one_of_many_required")),
             )
+    choice_of = {n: g for g, (names, _) in compiled.choices.items() for n in names}
+    compiled.elements = {
+        alias: (repeats, check, choice_of.get(alias)) for alias, (repeats, check) in rules.items()
+    }
     compiled.required = tuple(required)
-    compiled.choice_of = {n: g for g, (names, _) in compiled.choices.items() for n in names}
     compiled.needed = tuple(g for g, (_, need) in compiled.choices.items() if need)
     return compiled
 
@@ -228,41 +233,38 @@ def _empty(value: Any) -> bool:
     return value is None or value == [] or value == {} or value == ""
 
 
-def _complex(type_name: str, value: Any, path: str, top: bool = False) -> str | None:
-    if not isinstance(value, Mapping):
-        return f"{path}: expected an object ({type_name})"
-    compiled = _compiled(type_name)
+def _complex(compiled: _Type, value: Any, path: str, top: bool = False) -> str | None:
+    if type(value) is not dict and not isinstance(value, Mapping):
+        return f"{path}: expected an object ({compiled.name})"
     elements = compiled.elements
-    choice_of = compiled.choice_of
-    chosen: dict[str, int] | None = None
+    chosen: set[str] | None = None
     for key, item in value.items():
         element = elements.get(key)
         if element is None:
             if key == "resourceType" and top:
                 continue
-            return f"{path}.{key}: unknown element of {type_name}"
+            return f"{path}.{key}: unknown element of {compiled.name}"
         if item is None:
             continue
-        group = choice_of.get(key)
+        repeats, check, group = element
         if group is not None:
             if chosen is None:
-                chosen = {}
-            if group in chosen:
+                chosen = set()
+            elif group in chosen:
                 return f"{path}: only one {group}[x] is allowed"
-            chosen[group] = 1
-        if element.repeats:
-            if not isinstance(item, list):
+            chosen.add(group)
+        if repeats:
+            if type(item) is not list:
                 return f"{path}.{key}: expected a list"
-            check = element.check
             for index, one in enumerate(item):
                 # The path is built only when there is a problem to report.
                 if check(one, "") is not None:
                     return check(one, f"{path}.{key}[{index}]")
         else:
-            if isinstance(item, list):
+            if type(item) is list:
                 return f"{path}.{key}: expected a single value, got a list"
-            if element.check(item, "") is not None:
-                return element.check(item, f"{path}.{key}")
+            if check(item, "") is not None:
+                return check(item, f"{path}.{key}")
     for name in compiled.required:
         if _empty(value.get(name)) and _empty(value.get("_" + name)):
             return f"{path}.{name}: required element missing"
@@ -279,10 +281,10 @@ def _resource(value: Any, path: str) -> str | None:
     if not isinstance(kind, str):
         return f"{path}.resourceType: missing"
     try:
-        _compiled(kind)
+        compiled = _compiled(kind)
     except (KeyError, ValueError, AttributeError, LookupError):
         return f"{path}.resourceType: unknown resource type {kind!r}"
-    return _complex(kind, value, path or kind, top=True)
+    return _complex(compiled, value, path or kind, top=True)
 
 
 def prepare(resource_types: Iterable[str]) -> None:
