@@ -16,6 +16,7 @@ from hipspine.store.db import Database
 from hipspine.store.models import (
     Base,
     Episode,
+    FhirSource,
     FunctionTest,
     Goal,
     Medication,
@@ -28,6 +29,27 @@ from hipspine.store.models import (
 from hipspine.store.records import Records
 
 DAY0 = date(2025, 11, 17)
+
+
+def imported_ids(db: Database, clinic_id: str, table: str, source_ids: list[str]) -> dict[str, str]:
+    """Source id → the id of the record of ``table`` (or patient) it became in the clinic.
+
+    An id of a record's form (a UUID) is kept; any other ("ehr-p1") is given a new id, and
+    ``fhir_source`` says which.
+    """
+    with db.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(FhirSource.source_id, FhirSource.record_id, FhirSource.patient_id).where(
+                FhirSource.clinic_id == clinic_id,
+                FhirSource.record_table == table,
+                FhirSource.source_id.in_(source_ids),
+            )
+        )
+        return {
+            source: (patient if table == "patient" else record) for source, record, patient in rows
+        }
+
+
 ODI = {
     "pain_intensity": 3, "personal_care": 1, "lifting": 3, "walking": 2, "sitting": 2,
     "standing": 2, "sleeping": 1, "sex_life": 1, "social_life": 2, "travelling": 2,

@@ -20,10 +20,10 @@ from hipspine.config import Settings
 from hipspine.fhir import bundle
 from hipspine.store import audit
 from hipspine.store.db import Database
-from hipspine.store.models import Patient
+from hipspine.store.models import Patient, is_record_id
 from hipspine.store.records import Records
 from hipspine.web import WebOptions, create_app
-from tests.fhir.support import counts, johns_record
+from tests.fhir.support import counts, imported_ids, johns_record
 from tests.web.conftest import CHEAP
 from tests.web.world import PASSWORD, World, build_world
 
@@ -77,7 +77,11 @@ def test_everything_is_a_valid_searchset_bundle_and_audited(http, people):
     assert response.headers["content-type"].startswith(FHIR_JSON)
     data = response.json()
     Bundle.model_validate(data)
-    assert data["type"] == "searchset" and data["total"] == len(data["entry"])
+    modes = {e["resource"]["resourceType"]: e["search"]["mode"] for e in data["entry"]}
+    assert modes.pop("Questionnaire") == "include"  # answered, not of the patient
+    assert set(modes.values()) == {"match"}
+    matches = [e for e in data["entry"] if e["search"]["mode"] == "match"]
+    assert data["type"] == "searchset" and data["total"] == len(matches) < len(data["entry"])
     assert data["entry"][0]["resource"] == {**data["entry"][0]["resource"], "id": jo}
     kinds = set()
     for entry in data["entry"]:
@@ -194,6 +198,104 @@ def test_upload_reports_unused_and_rejected_entries_and_keeps_the_rest(http, peo
     assert "0–10" in rejected["details"]["text"]
 
 
+def test_records_of_another_systems_ids_are_reachable_through_the_api(http, people):
+    """An EHR's ids ("pat-123") are not of a record id's form (a UUID), which every API path
+    takes: such records are given new ids, and the import's ledger finds them again."""
+    data = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Patient",
+                    "id": "pat-123",
+                    "name": [{"family": "Ehr", "given": ["Pat"]}],
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "id": "obs-1",
+                    "status": "final",
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+                    "subject": {"reference": "Patient/pat-123"},
+                    "effectiveDateTime": "2025-11-17",
+                    "valueInteger": 5,
+                }
+            },
+        ],
+    }
+    uploaded = _upload(http, people, data)
+    assert uploaded.status_code == 200 and _counted(uploaded.json(), "stored") == {
+        "patient: stored": 1,
+        "pain_rating: stored": 1,
+    }, uploaded.text
+    clinic = people.actor("A").clinic_id
+    patient_id = imported_ids(people.db, clinic, "patient", ["pat-123"])["pat-123"]
+    rating_id = imported_ids(people.db, clinic, "pain_rating", ["obs-1"])["obs-1"]
+    assert is_record_id(patient_id) and is_record_id(rating_id)
+
+    everything = _everything(http, people, patient_id)
+    assert everything.status_code == 200, everything.text
+    found = {
+        (e["resource"]["resourceType"], e["resource"]["id"]) for e in everything.json()["entry"]
+    }
+    assert {("Patient", patient_id), ("Observation", rating_id)} <= found
+    rating = http.get(
+        f"/api/patients/{patient_id}/pain-ratings/{rating_id}",
+        headers=people.headers("A", "clinician"),
+    )
+    assert rating.status_code == 200 and rating.json()["intensity"] == 5
+
+    before = counts(people.db)
+    assert _upload(http, people, data).status_code == 200
+    assert counts(people.db) == before  # sent again: nothing new
+
+
+@pytest.mark.parametrize("depth", [130, 500])
+def test_a_resource_nested_absurdly_deep_is_rejected_and_the_rest_kept(http, people, depth):
+    """Hundreds of levels of nesting (no FHIR resource has them) name the entry and reason,
+    as any bad resource does, instead of failing the whole upload."""
+    patient_id = "7d1f6c2a-3b4e-4f5a-8b9c-0d1e2f3a4b5c"
+    data = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{patient_id}",
+                "resource": {
+                    "resourceType": "Patient",
+                    "id": patient_id,
+                    "name": [{"family": "Deep", "given": ["Dee"]}],
+                },
+            },
+            {
+                "fullUrl": "urn:uuid:0e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b",
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+                    "subject": {"reference": f"urn:uuid:{patient_id}"},
+                    "effectiveDateTime": "2025-11-17",
+                    "valueInteger": 4,
+                    "extension": [{"url": "https://example.org/x", "valueString": "x",
+                                   "nest": "NEST"}],
+                },
+            },
+        ],
+    }  # fmt: skip
+    # Written out by hand: JSON encoders refuse to nest this deep, a parser need not.
+    nested = b'{"a":[' * depth + b"{}" + b"]}" * depth
+    body = orjson.dumps(data).replace(b'"NEST"', nested)
+    headers = {**people.headers("A", "clinician"), "Content-Type": FHIR_JSON}
+    response = http.post("/api/fhir", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    outcome = response.json()
+    assert _counted(outcome, "stored") == {"patient: stored": 1}, outcome
+    [rejected] = [i for i in outcome["issue"] if i["severity"] == "error"]
+    assert rejected["expression"] == ["Bundle.entry[1]"]
+
+
 @pytest.mark.parametrize(
     ("body", "media", "status", "field"),
     [
@@ -230,11 +332,15 @@ def test_upload_is_for_staff_only_and_into_their_own_clinic(http, people):
     }
     data = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": pain}]}
     before = counts(people.db)
-    outcome = _upload(http, people, data).json()
+    response = _upload(http, people, data)
+    outcome = response.json()
     errors = [i for i in outcome["issue"] if i["severity"] == "error"]
     [rejected] = errors
     assert "not found in this clinic" in rejected["details"]["text"]
     assert counts(people.db)["pain_rating"] == before["pain_rating"]
+    # ...and the attempt is audited as refused, under the id it addressed.
+    [entry] = people.audit_for(response.headers["X-Request-ID"])
+    assert (entry.action, entry.outcome, entry.patient_id) == ("import", "refused", bea)
 
 
 def _counted(outcome: dict, code: str) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import typer
 from typer.testing import CliRunner
@@ -16,9 +17,8 @@ app.command("export")(export_command)
 app.command("import")(import_command)
 
 
-def test_import_then_export(tmp_path, sqlite_template, synthea_bundles, monkeypatch):
-    import shutil
-
+def _clinic_database(tmp_path, sqlite_template, monkeypatch) -> None:
+    """A database with one clinic, which the commands use (as an operator's environment)."""
     path = tmp_path / "hipspine.sqlite3"
     shutil.copyfile(sqlite_template, path)
     db = Database(f"sqlite:///{path}")
@@ -28,6 +28,10 @@ def test_import_then_export(tmp_path, sqlite_template, synthea_bundles, monkeypa
     monkeypatch.setenv("HIPSPINE_DATABASE_URL", f"sqlite:///{path}")
     monkeypatch.setenv("HIPSPINE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CI", "true")
+
+
+def test_import_then_export(tmp_path, sqlite_template, synthea_bundles, monkeypatch):
+    _clinic_database(tmp_path, sqlite_template, monkeypatch)
     runner = CliRunner()
 
     first = runner.invoke(app, ["import", *map(str, synthea_bundles)])
@@ -45,3 +49,28 @@ def test_import_then_export(tmp_path, sqlite_template, synthea_bundles, monkeypa
     assert json.loads((tmp_path / "p.json").read_text())["resourceType"] == "Bundle"
     missing = runner.invoke(app, ["export", "nobody"])
     assert missing.exit_code == 2 and "no patient with id" in missing.output
+
+
+def test_a_folder_is_read_for_its_fhir_files_and_says_what_it_did_not_read(
+    tmp_path, sqlite_template, synthea_bundles, monkeypatch
+):
+    """Its Bundles and NDJSON are imported; a note, the system's hidden files and the
+    manifest are not read as FHIR; a file that cannot be read is named, and the rest is
+    imported all the same."""
+    _clinic_database(tmp_path, sqlite_template, monkeypatch)
+    folder = tmp_path / "from-the-ehr"
+    (folder / ".partial").mkdir(parents=True)
+    shutil.copy(synthea_bundles[0], folder / "patient.json")
+    (folder / "README.txt").write_text("Exported for the registry.\n")
+    (folder / ".DS_Store").write_bytes(b"")
+    (folder / ".partial" / "Patient.ndjson").write_text("{not json\n")
+    (folder / "manifest.json").write_text("{}")
+    (folder / "Observation.ndjson").symlink_to(tmp_path / "moved-away")  # cannot be read
+
+    result = CliRunner().invoke(app, ["import", str(folder)])
+    assert result.exit_code == 1, result.output
+    assert "not read (not .json or .ndjson): " in result.output and "README.txt" in result.output
+    assert "stored pain_rating" in result.output  # the Bundle beside them was imported
+    [rejected] = [line for line in result.output.splitlines() if line.startswith("  rejected")]
+    assert "Observation.ndjson:file: not readable" in rejected
+    assert ".DS_Store" not in result.output and ".partial" not in result.output

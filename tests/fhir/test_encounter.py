@@ -32,7 +32,7 @@ from hipspine.store.models import (
     TherapyRegimen,
 )
 from hipspine.web.demo import seed_john
-from tests.fhir.support import counts
+from tests.fhir.support import counts, imported_ids
 
 LINKED = {  # record → its link column
     Encounter: "episode_id",
@@ -198,6 +198,11 @@ def _pain(encounter_ref: str) -> dict[str, Any]:
     }
 
 
+def _imported(db: Database, world: Any, table: str, source_id: str) -> str:
+    """The id a resource of another system ("ehr-p1": not a UUID) was given in clinic A."""
+    return imported_ids(db, world.admin_a.clinic_id, table, [source_id])[source_id]
+
+
 def _bundle(*resources: dict[str, Any]) -> dict[str, Any]:
     return {
         "resourceType": "Bundle",
@@ -211,7 +216,7 @@ def test_a_link_to_an_encounter_never_imported_is_left_out(db, world):
         _bundle(PATIENT, _pain("Encounter/never-sent")), "ehr.json"
     )
     assert report.problem_count == 0 and report.stored["pain_rating"] == 1
-    [rating] = _rows(db, PainRating, "ehr-p1")
+    [rating] = _rows(db, PainRating, _imported(db, world, "patient", "ehr-p1"))
     assert rating["encounter_id"] is None and rating["intensity"] == 6
 
 
@@ -222,7 +227,7 @@ def test_a_link_to_another_patients_encounter_is_left_out(db, world):
         _bundle(PATIENT, _pain(f"Encounter/{visit}")), "ehr.json"
     )
     assert report.problem_count == 0 and report.stored["pain_rating"] == 1
-    [rating] = _rows(db, PainRating, "ehr-p1")
+    [rating] = _rows(db, PainRating, _imported(db, world, "patient", "ehr-p1"))
     assert rating["encounter_id"] is None
 
 
@@ -243,8 +248,8 @@ def test_a_link_to_a_visit_imported_before_is_kept(db, world):
         "pain.json",
     )
     assert later.problem_count == 0, later.problems
-    [rating] = _rows(db, PainRating, "ehr-p1")
-    assert rating["encounter_id"] == "ehr-visit-1"
+    [rating] = _rows(db, PainRating, _imported(db, world, "patient", "ehr-p1"))
+    assert rating["encounter_id"] == _imported(db, world, "encounter", "ehr-visit-1")
 
 
 def test_a_rating_listed_before_its_visit_is_linked(db, world):
@@ -260,8 +265,8 @@ def test_a_rating_listed_before_its_visit_is_linked(db, world):
         _bundle(PATIENT, episode, _pain("Encounter/ehr-visit-1"), visit), "ehr.json"
     )
     assert report.problem_count == 0, report.problems
-    [rating] = _rows(db, PainRating, "ehr-p1")
-    assert rating["encounter_id"] == "ehr-visit-1"
+    [rating] = _rows(db, PainRating, _imported(db, world, "patient", "ehr-p1"))
+    assert rating["encounter_id"] == _imported(db, world, "encounter", "ehr-visit-1")
 
 
 def _visit(**changes: Any) -> dict[str, Any]:

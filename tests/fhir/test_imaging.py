@@ -19,7 +19,7 @@ from hipspine.fhir.importer import Importer
 from hipspine.fhir.validate import problem
 from hipspine.store.models import Encounter, Patient
 from hipspine.store.records import Records
-from tests.fhir.support import counts
+from tests.fhir.support import counts, imported_ids
 
 JOHN_CASE = json.loads((Path(__file__).parents[2] / "examples" / "john.json").read_text())
 
@@ -179,7 +179,9 @@ def test_a_report_entered_in_error_cancelled_or_without_results_is_not_stored(db
     reports.append({k: v for k, v in {**base, "id": "report-none"}.items() if k != "status"})
     data["entry"] = [data["entry"][0], *({"resource": r} for r in reports)]
     result = Importer(db, world.clinician_a).import_bundle(data, "ehr.json")
-    assert {e.id for e in _encounters(db, jo)} == {f"report-{s}" for s in kept}
+    became = imported_ids(db, world.clinic_a, "encounter", [r["id"] for r in reports])
+    assert {e.id for e in _encounters(db, jo)} == {became[f"report-{s}"] for s in kept}
+    assert set(became) == {f"report-{s}" for s in kept}
     assert {reason for (kind, reason) in result.unused if kind == "DiagnosticReport"} == {
         "DiagnosticReport with status 'registered': no result yet",
         "DiagnosticReport with status 'cancelled': not made",

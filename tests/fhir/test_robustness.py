@@ -96,7 +96,9 @@ def test_another_clinics_patient_is_not_found(db, world):
         {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": rating}]}
     )
     assert report.problem_count == 1 and "not found" in report.problems[0].reason
-    assert counts(db) == before
+    after = counts(db)
+    assert after.pop("audit_event") == before.pop("audit_event") + 1  # the refused attempt
+    assert after == before
 
 
 def test_patients_cannot_import(db, world):

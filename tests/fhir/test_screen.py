@@ -161,3 +161,21 @@ def test_a_block_is_sifted_as_its_lines_would_be_one_by_one(
         expected_kept, expected_unused = _per_line(screen, path)
         assert kept == expected_kept, path
         assert passed.unused == expected_unused and passed.read == expected_unused.total(), path
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("cut", ["last", "middle"])
+def test_a_line_cut_off_is_rejected_never_passed_over(db, world, tmp_path, cut):
+    """A line cut off (a file truncated, a copy interrupted) is not a resource hipspine
+    would not keep: it is parsed and rejected with its line, whatever marks it lacks."""
+    vital = {**PAIN, "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}}
+    lines = [json.dumps({**vital, "id": f"hr-{i}"}) for i in range(4)]
+    lines.append(json.dumps({**PAIN, "id": "pain-cut"}))
+    at = len(lines) - 1 if cut == "last" else 1
+    lines[at] = lines[at][:60]  # no pain code left in it: the screen alone would pass it over
+    path = tmp_path / "Observation.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    report = Importer(db, world.admin_a).import_files([path])
+    rejected = {p.where: p.reason.split(":")[0] for p in report.problems}
+    assert rejected[f"line {at + 1}"] == "not valid JSON"
+    assert report.unused[("Observation", importer.UNMARKED)] == 4 - (cut == "middle")

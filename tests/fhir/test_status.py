@@ -24,7 +24,7 @@ from hipspine.store.models import (
     TherapyRegimen,
 )
 from hipspine.store.records import Records
-from tests.fhir.support import DAY0, johns_record
+from tests.fhir.support import DAY0, imported_ids, johns_record
 
 CS = "https://hipspine.org/fhir/CodeSystem"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -41,12 +41,15 @@ def _import(db, world, resources: list[dict[str, Any]]) -> Report:
     return Importer(db, world.admin_a).import_bundle(bundle, "status.json")
 
 
-def _stored(db, table: str, ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The rows of ``table`` with these ids, by id (column values in their Python types)."""
+def _stored(db, table: str, ids: list[str], clinic_id: str) -> dict[str, dict[str, Any]]:
+    """The rows of ``table`` that the resources with these source ids became, by source id
+    (column values in their Python types)."""
+    became = imported_ids(db, clinic_id, table, ids)
+    source = {record: source for source, record in became.items()}
     columns = Base.metadata.tables[table]
     with db.engine.connect() as connection:
-        found = connection.execute(sa.select(columns).where(columns.c.id.in_(ids))).mappings()
-        return {row["id"]: dict(row) for row in found}
+        found = connection.execute(sa.select(columns).where(columns.c.id.in_(source))).mappings()
+        return {source[row["id"]]: dict(row) for row in found}
 
 
 def _unused(report: Report, kind: str) -> dict[str, int]:
@@ -76,7 +79,9 @@ def test_observation_statuses(db, world):
     }  # fmt: skip
     report = _import(db, world, [*(_pain(world, f"obs-{s}", s) for s in kept + dropped), strength])
     assert report.problem_count == 0, report.problems
-    stored = _stored(db, "pain_rating", [f"obs-{s}" for s in kept + dropped])
+    stored = _stored(
+        db, "pain_rating", [f"obs-{s}" for s in kept + dropped], world.admin_a.clinic_id
+    )
     assert set(stored) == {f"obs-{s}" for s in kept}
     assert _unused(report, "Observation") == {
         "Observation with status 'entered-in-error': entered in error": 1,
@@ -84,7 +89,7 @@ def test_observation_statuses(db, world):
         "Observation with status 'registered': no result yet": 1,
         "Observation with status 'unknown': it may have been cancelled or entered in error": 1,
     }
-    assert not _stored(db, "strength_test", ["obs-strength-cancelled"])
+    assert not _stored(db, "strength_test", ["obs-strength-cancelled"], world.admin_a.clinic_id)
 
 
 # -- Condition ----------------------------------------------------------------------------
@@ -136,7 +141,7 @@ def test_condition_verification_and_clinical_statuses(db, world):
         "the date it abated (abatementDateTime or abatementPeriod) to close its episode",
         "entry 13": "Condition: abatement: 2020-01-01 is before the onset (2024-11-01)",
     }
-    stored = _stored(db, "episode", [r["id"] for r in resources])
+    stored = _stored(db, "episode", [r["id"] for r in resources], world.admin_a.clinic_id)
     closed = {rid: row["closed_on"] for rid, row in stored.items()}
     assert closed == {
         "c-confirmed": None, "c-provisional": None, "c-differential": None,
@@ -198,7 +203,7 @@ def test_medication_statuses(db, world):
         "MedicationRequest with status 'unknown': whether it is taken is not known": 1,
         "MedicationRequest with doNotPerform: an order not to take it": 1,
     }
-    stored = _stored(db, "medication", [r["id"] for r in resources])
+    stored = _stored(db, "medication", [r["id"] for r in resources], world.admin_a.clinic_id)
     assert {rid: (row["pattern"], row["stopped_on"]) for rid, row in stored.items()} == {
         "ms-active": ("regular", None),
         "ms-as-needed": ("as_needed", None),
@@ -226,9 +231,9 @@ def test_procedure_statuses(db, world):
     dropped = ["preparation", "not-done", "on-hold", "stopped", "entered-in-error", "unknown"]
     report = _import(db, world, [procedure(s) for s in kept + dropped])
     assert report.problem_count == 0, report.problems
-    assert set(_stored(db, "procedure", [f"p-{s}" for s in kept + dropped])) == {
-        f"p-{s}" for s in kept
-    }
+    assert set(
+        _stored(db, "procedure", [f"p-{s}" for s in kept + dropped], world.admin_a.clinic_id)
+    ) == {f"p-{s}" for s in kept}
     assert _unused(report, "Procedure") == {
         "Procedure with status 'preparation': in preparation, not started": 1,
         "Procedure with status 'not-done': not done": 1,
@@ -257,7 +262,9 @@ def test_questionnaire_response_statuses(db, world):
     dropped = ["in-progress", "stopped", "entered-in-error"]
     report = _import(db, world, [response(s) for s in kept + dropped])
     assert report.problem_count == 0, report.problems
-    stored = _stored(db, "questionnaire_response", [f"qr-{s}" for s in kept + dropped])
+    stored = _stored(
+        db, "questionnaire_response", [f"qr-{s}" for s in kept + dropped], world.admin_a.clinic_id
+    )
     assert {rid: row["score"] for rid, row in stored.items()} == {
         "qr-completed": 5.0,
         "qr-amended": 5.0,
@@ -301,7 +308,7 @@ def test_care_plan_statuses(db, world):
         "CarePlan with status 'entered-in-error': entered in error": 1,
         "CarePlan with status 'unknown': whether it was followed is not known": 1,
     }
-    stored = _stored(db, "therapy_regimen", [r["id"] for r in resources])
+    stored = _stored(db, "therapy_regimen", [r["id"] for r in resources], world.admin_a.clinic_id)
     assert {rid: row["stopped_on"] for rid, row in stored.items()} == {
         "cp-active": None,
         "cp-on-hold": None,
@@ -323,7 +330,9 @@ def test_goal_statuses(db, world):
     dropped = ["cancelled", "rejected", "entered-in-error"]
     report = _import(db, world, [goal(s) for s in kept + dropped])
     assert report.problem_count == 0, report.problems
-    assert set(_stored(db, "goal", [f"g-{s}" for s in kept + dropped])) == {f"g-{s}" for s in kept}
+    assert set(
+        _stored(db, "goal", [f"g-{s}" for s in kept + dropped], world.admin_a.clinic_id)
+    ) == {f"g-{s}" for s in kept}
     assert _unused(report, "Goal") == {
         "Goal with lifecycleStatus 'cancelled': cancelled, no goal of the patient": 1,
         "Goal with lifecycleStatus 'rejected': rejected, no goal of the patient": 1,
@@ -350,9 +359,9 @@ def test_encounter_statuses(db, world):
     dropped = ["planned", "cancelled", "entered-in-error", "unknown"]
     report = _import(db, world, [_encounter(world, f"e-{s}", s) for s in kept + dropped])
     assert report.problem_count == 0, report.problems
-    assert set(_stored(db, "encounter", [f"e-{s}" for s in kept + dropped])) == {
-        f"e-{s}" for s in kept
-    }
+    assert set(
+        _stored(db, "encounter", [f"e-{s}" for s in kept + dropped], world.admin_a.clinic_id)
+    ) == {f"e-{s}" for s in kept}
     assert _unused(report, "Encounter") == {
         "Encounter with status 'planned': planned, not yet taken place": 1,
         "Encounter with status 'cancelled': cancelled, no visit took place": 1,

@@ -40,18 +40,28 @@ def build(resources: Iterable[Mapping[str, Any]], *, kind: str = "collection") -
     return {"resourceType": "Bundle", "type": kind, "entry": entries}
 
 
-def searchset(resources: Iterable[Mapping[str, Any]]) -> Resource:
-    """A searchset Bundle of ``resources``, each a match (the answer of ``$everything``).
+OUTSIDE_THE_PATIENT = frozenset({"Questionnaire"})
+"""Types a patient's record refers to that are not of the patient's compartment: in a
+searchset they are included, not matches."""
 
-    FHIR R4 Patient/$everything returns a searchset; ``total`` counts every entry.
+
+def searchset(resources: Iterable[Mapping[str, Any]]) -> Resource:
+    """A searchset Bundle of ``resources`` (the answer of ``$everything``).
+
+    FHIR R4 Patient/$everything returns a searchset
+    (https://hl7.org/fhir/R4/patient-operation-everything.html): the patient's own
+    resources are matches, ``total`` counts them; the Questionnaires their responses
+    answer are included (``search.mode`` ``include``), not counted
+    (https://hl7.org/fhir/R4/bundle-definitions.html#Bundle.total).
     """
     built = build(resources)
     for entry in built["entry"]:
-        entry["search"] = {"mode": "match"}
+        outside = entry["resource"]["resourceType"] in OUTSIDE_THE_PATIENT
+        entry["search"] = {"mode": "include" if outside else "match"}
     return {
         "resourceType": "Bundle",
         "type": "searchset",
-        "total": len(built["entry"]),
+        "total": sum(entry["search"]["mode"] == "match" for entry in built["entry"]),
         "entry": built["entry"],
     }
 
@@ -89,8 +99,13 @@ def entries(bundle: Mapping[str, Any]) -> Iterator[tuple[int, Resource | None, s
     for index, found in enumerate(resources):
         if found is None:
             yield index, None, "entry without a resource"
-        else:
-            yield index, _literal(found, full_urls) if full_urls else found, None
+            continue
+        try:
+            literal = _literal(found, full_urls) if full_urls else found
+        except RecursionError:  # no FHIR resource nests hundreds of levels deep
+            yield index, None, "the resource is nested too deeply to read"
+            continue
+        yield index, literal, None
 
 
 def _literal(value: Any, full_urls: Mapping[str, str]) -> Any:

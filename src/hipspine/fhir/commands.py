@@ -390,7 +390,8 @@ def import_command(
 
     Idempotent and resumable: importing the same files again changes nothing. Resources
     hipspine does not keep are counted; bad ones are listed with file, line and reason. In a
-    folder, every file is read but a Bulk Data manifest.json.
+    folder, its .json and .ndjson files are read (not hidden ones, nor a Bulk Data
+    manifest.json); other files are named, not read.
     """
     from hipspine.fhir.importer import Importer
 
@@ -398,9 +399,14 @@ def import_command(
     if missing:
         raise _fail(f"no such file: {', '.join(missing)}")
     paths: list[Path] = []
+    unreadable: list[tuple[str, str]] = []
+    skipped: list[Path] = []
     for f in files:
         if f.is_dir():
-            paths.extend(sorted(p for p in f.rglob("*") if p.is_file() and p.name != MANIFEST))
+            found, unread, other = _folder(f)
+            paths += found
+            unreadable += unread
+            skipped += other
         else:
             paths.append(f)
     bulk = sorted({p for p in paths if p.suffix in _NDJSON})
@@ -409,9 +415,17 @@ def import_command(
     console = _console()
     try:
         actor = _actor(db, clinic)
+        if skipped:
+            shown = ", ".join(str(p) for p in skipped[:5])
+            more = f" and {len(skipped) - 5:,} more" if len(skipped) > 5 else ""
+            console.print(
+                f"not read (not .json or .ndjson): {shown}{more}", highlight=False, markup=False
+            )
         with Meter("import") as meter:
             gauge = _ImportGauge(meter, bundles, bulk)
             importer = Importer(db, actor, progress=gauge)
+            for folder, reason in unreadable:
+                importer.report.problem(folder, "folder", reason)
             # Bundles one at a time (as the importer takes them anyway), so each counts done.
             for path in bundles:
                 importer.import_files([path])
@@ -439,16 +453,54 @@ def import_command(
 
 
 _NDJSON = (".ndjson", ".jsonl")
+_FHIR_FILES = (".json", *_NDJSON, ".gz")
+"""What a folder's files must end with to be imported (a ``.gz`` is named, to decompress)."""
+
+
+def _folder(folder: Path) -> tuple[list[Path], list[tuple[str, str]], list[Path]]:
+    """A folder's FHIR files (all its subfolders' too), the folders that could not be read
+    (with why), and its other files, which are not read.
+
+    Hidden files and folders (an editor's, the operating system's, an interrupted export's
+    ``.name.partial``) and the Bulk Data ``manifest.json`` are left out.
+    """
+    found: list[Path] = []
+    unreadable: list[tuple[str, str]] = []
+    other: list[Path] = []
+
+    def refused(error: OSError) -> None:
+        unreadable.append((str(error.filename), f"not readable: {error.strerror}"))
+
+    for root, folders, names in os.walk(folder, onerror=refused):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        for name in sorted(names):
+            path = Path(root) / name
+            if name.startswith(".") or name == MANIFEST:
+                continue
+            (found if path.suffix in _FHIR_FILES else other).append(path)
+    return found, unreadable, other
+
+
+def _size(path: Path) -> int:
+    """The bytes of ``path``, or none if it cannot be read (the import names it)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _lines(path: Path) -> int:
     """How many lines ``path`` has (its newlines, and a last line without one), read in
-    large blocks: a small fraction of what importing it costs."""
+    large blocks: a small fraction of what importing it costs. An unreadable file counts
+    none (the import names it)."""
     count, last = 0, b"\n"
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            count += block.count(b"\n")
-            last = block[-1:]
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                count += block.count(b"\n")
+                last = block[-1:]
+    except OSError:
+        return 0
     return count + (last != b"\n")
 
 
@@ -464,15 +516,15 @@ class _ImportGauge:
     def __init__(self, meter: Meter, bundles: list[Path], bulk: list[Path]) -> None:
         self.meter = meter
         meter.update(0, None, "counting lines")
-        self.bulk_bytes = sum(p.stat().st_size for p in bulk)
-        self.total = self.bulk_bytes + sum(p.stat().st_size for p in bundles)
+        self.bulk_bytes = sum(_size(p) for p in bulk)
+        self.total = self.bulk_bytes + sum(_size(p) for p in bundles)
         self.bulk_lines = sum(_lines(p) for p in bulk)
         self.done = 0.0
         self.start: Report | None = None  # the counts when the NDJSON import began
         self.kept: int | None = None  # resources the first pass kept, once it is over
 
     def bundle_done(self, path: Path, report: Report) -> None:
-        self.done += path.stat().st_size
+        self.done += _size(path)
         self(report)
 
     def bulk_started(self, report: Report) -> None:

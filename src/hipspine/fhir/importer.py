@@ -83,7 +83,15 @@ from hipspine.fhir.validate import problem as structural_problem
 from hipspine.store import audit, bulk
 from hipspine.store.audit import Actor
 from hipspine.store.db import Database
-from hipspine.store.models import AuditEvent, Base, FhirSource, Role, new_id, now
+from hipspine.store.models import (
+    AuditEvent,
+    Base,
+    FhirSource,
+    Role,
+    is_record_id,
+    new_id,
+    now,
+)
 from hipspine.store.records import AccessRefused
 
 Mapper = Callable[[Mapping[str, Any]], tuple[str, Row]]
@@ -238,7 +246,10 @@ class _Screen:
                 at = -1 if end < 0 else data.find(text, end + 1)
         for pattern in patterns:
             found += [match.start() for match in pattern.finditer(data)]
-        unsure = _unsure(data)
+        # Any line with an escape or non-ASCII text, or not ending as an object does (a line
+        # cut off), is parsed: the last read as JSON, so a cut-off line is rejected, never
+        # counted as passed over.
+        unsure = _unsure(data) or data.count(b"}\n") != count - 1
         if not found and not unsure:
             passed.unused[(kind, UNMARKED)] = count
             return [], passed
@@ -254,9 +265,11 @@ class _Screen:
 
 
 def _unsure(raw: bytes) -> bool:
-    r"""Whether a JSON escape (``\u0037`` for "7", ``\/`` for "/") or non-ASCII text could
-    spell a mark in other bytes: such a line is always parsed."""
-    return b"\\" in raw or not raw.isascii()
+    r"""Whether a line must be parsed to be judged: a JSON escape (``\u0037`` for "7",
+    ``\/`` for "/") or non-ASCII text could spell a mark in other bytes, and a line that
+    does not end as a JSON object does (``}``) may be cut off: parsed, it is rejected as
+    not JSON instead of passed over."""
+    return b"\\" in raw or not raw.isascii() or not raw.rstrip().endswith(b"}")
 
 
 @dataclass
@@ -446,6 +459,9 @@ class _Preparer:
         except (Invalid, KeyError, TypeError, ValueError, AttributeError) as error:
             report.problem(item.file, item.where, f"{kind}: {_text(error)}")
             return None
+        except RecursionError:  # no FHIR resource nests hundreds of levels deep
+            report.problem(item.file, item.where, f"{kind}: nested too deeply to read")
+            return None
         if self.validate:
             trouble = structural_problem(resource)
             if trouble:
@@ -600,7 +616,12 @@ class Importer:
             if path.suffix == ".gz":
                 self.report.problem(str(path), "file", "compressed: decompress it first")
             elif path.suffix in (".ndjson", ".jsonl"):
-                bulk_files.append(path)
+                try:
+                    path.open("rb").close()  # read later, by workers: refused here, named
+                except OSError as error:
+                    self.report.problem(str(path), "file", f"not readable: {error.strerror}")
+                else:
+                    bulk_files.append(path)
             else:
                 self._bundle(path)
         if bulk_files:
@@ -844,6 +865,7 @@ class Importer:
             # (table, source id) → (record id, patient) of this unit, for links to resolve
             placed: dict[tuple[str, str], tuple[str, str]] = {}
             linking: list[_Linking] = []
+            refused: set[str] = set()  # patients addressed that are not of this clinic
             for pending in records:
                 key = (pending.kind, pending.source_system, pending.source_id)
                 if key in seen:
@@ -851,6 +873,7 @@ class Importer:
                     continue
                 owner = patient_ids.get(pending.patient or "")
                 if owner is None:
+                    refused.add(pending.patient or "")
                     report.problem(
                         pending.file,
                         pending.where,
@@ -886,6 +909,9 @@ class Importer:
             )
             received = {link[0] for link in links}
             append_audit(session, self.actor, "import", [pid for pid in touched if pid in received])
+            # A write to a patient this clinic does not have is refused and audited as a
+            # refused read is: under the id the source addressed, which reveals nothing.
+            append_audit(session, self.actor, "import", sorted(refused), outcome="refused")
         self.report.add(report)
 
     # -- helpers -----------------------------------------------------------------------
@@ -930,7 +956,7 @@ class Importer:
                     if record_id:
                         found.setdefault((table, source_id), (record_id, patient_id))
             columns = _table(table).c
-            rest = sorted(i for i in ids if (table, i) not in found and len(i) <= 36)
+            rest = sorted(i for i in ids if (table, i) not in found and is_record_id(i))
             for chunk in _chunks(rest):
                 query = select(columns.id, columns.patient_id).where(
                     columns.clinic_id == self.clinic_id, _among(session, columns.id, chunk)
@@ -990,7 +1016,7 @@ class Importer:
         """Which of ``ids`` are records of ``table`` already (ids are global), and whose."""
         columns = _table(table).c
         in_use: dict[str, str] = {}
-        for chunk in _chunks(sorted(i for i in ids if len(i) <= 36)):
+        for chunk in _chunks(sorted(i for i in ids if is_record_id(i))):
             query = select(columns.id, columns.clinic_id).where(_among(session, columns.id, chunk))
             in_use.update((row.id, row.clinic_id) for row in session.execute(query))
         return in_use
@@ -998,9 +1024,9 @@ class Importer:
     def _known_patients(self, session: Session, refs: set[str]) -> dict[str, str]:
         """Source patient id -> hipspine patient id, for patients native or imported here.
 
-        A patient keeps its source id as its hipspine id unless that id was taken, so the
-        patient table answers nearly every reference by primary key; the rest were renamed
-        on import and are found through ``fhir_source``.
+        A patient keeps its source id as its hipspine id unless that id was taken or is not
+        a UUID, so the patient table answers most references by primary key; the rest were
+        renamed on import and are found through ``fhir_source``.
         """
         found = {
             pid: pid
@@ -1020,8 +1046,11 @@ class Importer:
         return found
 
 
-def append_audit(session: Session, actor: Actor, action: str, patient_ids: list[str]) -> None:
-    """Append one ``action`` entry per patient to the audit chain, in the caller's transaction.
+def append_audit(
+    session: Session, actor: Actor, action: str, patient_ids: list[str], outcome: str = "ok"
+) -> None:
+    """Append one ``action`` entry per patient to the audit chain, in the caller's transaction
+    (an id longer than an id column, which only a refused source can address, is left out).
 
     The same chain and hash as :func:`hipspine.store.audit.record`, written as one batch: the
     caller's transaction already holds the write lock (BEGIN IMMEDIATE on SQLite, the
@@ -1034,7 +1063,8 @@ def append_audit(session: Session, actor: Actor, action: str, patient_ids: list[
     ).scalar()
     previous = last or audit.GENESIS
     rows = []
-    for pid in patient_ids:
+    for addressed in patient_ids:
+        pid = addressed if len(addressed) <= 36 else None
         row = {
             "at": now(),
             "actor_id": actor.user_id,
@@ -1044,7 +1074,7 @@ def append_audit(session: Session, actor: Actor, action: str, patient_ids: list[
             "resource": "patient",
             "resource_id": pid,
             "patient_id": pid,
-            "outcome": "ok",
+            "outcome": outcome,
             "client": actor.client,
             "request_id": actor.request_id,
             "prev_hash": previous,
@@ -1077,10 +1107,12 @@ def _insert(session: Session, layout: bulk.Layout, rows: list[tuple[Any, ...]]) 
 
 
 def _free(source_id: str, taken: dict[str, str]) -> str:
-    """The source id as the record's id when it is free and fits, else a new id; either way
-    now taken, so two resources of one unit that land in one table never share an id (a
-    MedicationStatement and a MedicationRequest with the same id, say)."""
-    record_id = source_id if len(source_id) <= 36 and source_id not in taken else new_id()
+    """The source id as the record's id when it is free and has a record id's form (a UUID,
+    as hipspine's own exports and Synthea's have), else a new id; either way now taken, so
+    two resources of one unit that land in one table never share an id (a
+    MedicationStatement and a MedicationRequest with the same id, say). An id of another
+    form ("obs-1") is kept in ``fhir_source`` only: the API addresses records by UUID."""
+    record_id = source_id if is_record_id(source_id) and source_id not in taken else new_id()
     taken[record_id] = ""
     return record_id
 

@@ -181,7 +181,10 @@ def _check_for(annotation: Any) -> Callable[[Any, str], str | None]:
             if path or type(value) is not dict:
                 return _complex(rules[0], value, path)
             # As text: orjson's bytes keep a 4 KiB buffer each, its str is exactly sized.
-            text = orjson.dumps(value).decode()
+            try:
+                text = orjson.dumps(value).decode()
+            except orjson.JSONEncodeError:  # nested past orjson's depth: checked, not kept
+                return _complex(rules[0], value, path)
             if len(text) > _MEMO_BYTES:  # large values rarely repeat: not worth keeping
                 return _complex(rules[0], value, path)
             key = (type_name, text)
@@ -296,4 +299,7 @@ def prepare(resource_types: Iterable[str]) -> None:
 
 def problem(resource: Any) -> str | None:
     """The first structural problem of a FHIR R4 resource, or ``None`` if it is valid."""
-    return _resource(resource, "")
+    try:
+        return _resource(resource, "")
+    except RecursionError:  # no FHIR resource nests hundreds of levels deep
+        return "the resource is nested too deeply to check"

@@ -9,6 +9,7 @@ writers never lose an update silently.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -43,6 +44,17 @@ NAMING = {
 def new_id() -> str:
     """A random identifier (UUID4 text): opaque, unguessable, portable across databases."""
     return str(uuid.uuid4())
+
+
+RECORD_ID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+"""The form of every record's id (a UUID, as :func:`new_id` makes): the API addresses
+records by it, so an id from elsewhere is kept only in this form."""
+_RECORD_ID = re.compile(RECORD_ID)
+
+
+def is_record_id(value: str) -> bool:
+    """Whether ``value`` has the form of a record id (see :data:`RECORD_ID`)."""
+    return _RECORD_ID.match(value) is not None
 
 
 def now() -> datetime:

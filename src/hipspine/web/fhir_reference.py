@@ -407,9 +407,10 @@ def _references() -> str:
         "otherwise the record is kept without it.\n"
         "- Every imported resource needs an `id`, and every resource other than Patient a "
         "patient reference; a resource without one is rejected with the reason.\n"
-        "- An imported id becomes the record's id when it is free and at most 36 characters "
-        "long; otherwise the record gets a new id. The source id and its `meta.source` are "
-        "remembered, so importing again changes nothing.\n"
+        "- An imported id becomes the record's id when it is free and is a UUID (as "
+        "hipspine's and Synthea's are), the form in which the API addresses every record; "
+        "otherwise (`obs-1`, say) the record gets a new id. The source id and its "
+        "`meta.source` are remembered, so importing again changes nothing.\n"
     )
 
 

@@ -16,10 +16,10 @@ from pydantic import (
 )
 from sqlalchemy.orm import Session
 
-from hipspine.store.models import Base, Role, User
+from hipspine.store.models import RECORD_ID, Base, Role, User
 from hipspine.web.problems import invalid
 
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+UUID_PATTERN = RECORD_ID
 
 
 def _no_nul(value: str) -> str:
