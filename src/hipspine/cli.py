@@ -142,9 +142,12 @@ def schema_case() -> None:
 
 
 def _database() -> Any:
-    from hipspine.store.migrate import open_database
+    from hipspine.store.migrate import DatabaseUnavailable, open_database
 
-    return open_database()
+    try:
+        return open_database()
+    except DatabaseUnavailable as error:
+        raise _fail(str(error)) from None
 
 
 def _progress(label: str) -> Any:

@@ -222,3 +222,31 @@ def test_every_reference_to_an_entry_is_made_literal_wherever_it_is():
     untouched = {"resourceType": "Bundle", "entry": [{"resource": observation}]}
     [(_, same, _)] = bundle.entries(untouched)
     assert same is observation  # nothing to rewrite: not copied
+
+
+def test_an_entry_that_is_not_a_record_to_keep_is_named_not_stored():
+    """A DELETE (or a read) in a transaction carries no record: it is named with its
+    method, never imported as a new record; entries that are not a list are named too."""
+    patient = {"resourceType": "Patient", "id": "p1", "name": [{"text": "Pat"}]}
+    data = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": patient, "request": {"method": "PUT", "url": "Patient/p1"}},
+            {"resource": patient, "request": {"method": "DELETE", "url": "Patient/p1"}},
+            {"request": {"method": "GET", "url": "Patient/p1"}},
+            {"resource": patient, "request": {"method": "post", "url": "Patient"}},
+        ],
+    }
+    read = [
+        (index, resource is not None, problem) for index, resource, problem in bundle.entries(data)
+    ]
+    assert read == [
+        (0, True, None),
+        (1, False, "request.method DELETE: only PUT and POST entries are imported"),
+        (2, False, "request.method GET: only PUT and POST entries are imported"),
+        (3, True, None),
+    ]
+    assert list(bundle.entries({**data, "entry": {}})) == [
+        (0, None, "Bundle.entry: not a list of entries")
+    ]

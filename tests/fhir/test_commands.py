@@ -38,7 +38,7 @@ def test_import_then_export(tmp_path, sqlite_template, synthea_bundles, monkeypa
     assert first.exit_code == 0, first.output
     assert "stored pain_rating" in first.output and "unused Claim" in first.output
     again = runner.invoke(app, ["import", *map(str, synthea_bundles)])
-    assert "stored 0 " in again.output
+    assert "stored 0 " in again.output and "  stored " not in again.output
 
     out = tmp_path / "bulk"
     bulk = runner.invoke(app, ["export", "--all", "--out", str(out)])
@@ -74,3 +74,13 @@ def test_a_folder_is_read_for_its_fhir_files_and_says_what_it_did_not_read(
     [rejected] = [line for line in result.output.splitlines() if line.startswith("  rejected")]
     assert "Observation.ndjson:file: not readable" in rejected
     assert ".DS_Store" not in result.output and ".partial" not in result.output
+
+
+def test_a_database_that_cannot_be_reached_is_said_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("HIPSPINE_DATABASE_URL", "postgresql+psycopg://admin:S3cret@127.0.0.1:1/x")
+    monkeypatch.setenv("HIPSPINE_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["import", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: cannot open the database: ")
+    assert "Connection refused" in result.output and "S3cret" not in result.output
+    assert "Traceback" not in result.output and len(result.output.splitlines()) <= 2

@@ -223,3 +223,40 @@ def test_blocks_hold_every_line_once_with_its_number(lines, ending, block_bytes,
         importer.BLOCK_BYTES = before
     expected = [(n, raw.rstrip(b"\n")) for n, raw in importer.ndjson.lines(path)]
     assert read == expected
+
+
+def test_a_resource_sent_twice_with_other_content_is_named_not_counted_as_present(
+    db, world, tmp_path
+):
+    """The same id twice in one import: identical, it is already present; different, the
+    second is rejected naming the line of the one kept, so nothing vanishes unsaid."""
+    alpha = {"resourceType": "Patient", "id": "dup-1", "name": [{"text": "Alpha One"}]}
+    beta = {**alpha, "name": [{"text": "Beta Two"}]}
+    path = tmp_path / "Patient.ndjson"
+    path.write_text("\n".join(json.dumps(r) for r in (alpha, alpha, beta)) + "\n")
+    report = Importer(db, world.admin_a).import_files([path])
+    assert report.patients_created == 1 and report.already == 1
+    [problem] = report.problems
+    assert problem.where == "line 3"
+    assert (
+        problem.reason == "Patient dup-1: sent again with other content; the one at line 1 was kept"
+    )
+
+
+def test_a_resource_whose_patient_was_rejected_says_so(db, world, tmp_path):
+    """Not "import its Patient first": the user just did, and its problem is listed."""
+    patient = {"resourceType": "Patient", "id": "z1", "name": [{"text": "Zed"}], "gender": "x"}
+    rating = {
+        "resourceType": "Observation", "id": "z1-pain", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+        "subject": {"reference": "Patient/z1"},
+        "effectiveDateTime": "2025-11-17", "valueInteger": 4,
+    }  # fmt: skip
+    (tmp_path / "Patient.ndjson").write_text(json.dumps(patient) + "\n")
+    (tmp_path / "Observation.ndjson").write_text(json.dumps(rating) + "\n")
+    report = Importer(db, world.admin_a).import_files(sorted(tmp_path.glob("*.ndjson")))
+    reasons = {p.file.rsplit("/", 1)[1]: p.reason for p in report.problems}
+    assert reasons["Patient.ndjson"].startswith("Patient: gender: not a FHIR administrative")
+    assert reasons["Observation.ndjson"] == (
+        "Observation.subject: patient z1: its Patient was rejected in this import"
+    )

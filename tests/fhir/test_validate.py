@@ -68,3 +68,25 @@ def test_agrees_on_invalid_variants(synthea_resources):
             assert not ours, label
             checked += 1
     assert checked > 300
+
+
+@pytest.mark.parametrize(
+    ("element", "value", "said"),
+    [
+        ("note", [{"text": {"x": "Patient disclosed a diagnosis"}}], "(got an object)"),
+        ("effectiveDateTime", "1970-02-30 private", ""),
+        ("effectiveDateTime", "1970-02-30", "(no such day)"),
+        ("valueInteger", "seven", ""),
+    ],
+)
+def test_a_problem_names_the_element_never_what_was_sent(element, value, said):
+    resource = {
+        "resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+        element: value,
+    }  # fmt: skip
+    found = problem(resource)
+    assert found is not None and found.startswith(f"Observation.{element}"), found
+    assert said in found
+    for word in ("disclosed", "private", "seven", "1970"):
+        assert word not in found, found

@@ -24,9 +24,13 @@ from hipspine.analytics.cohort import Cohort
 
 
 def _database() -> Any:
-    from hipspine.store.migrate import open_database
+    from hipspine.store.migrate import DatabaseUnavailable, open_database
 
-    return open_database()
+    try:
+        return open_database()
+    except DatabaseUnavailable as error:
+        Console(stderr=True).print(f"error: {error}", highlight=False, markup=False)
+        raise typer.Exit(code=2) from None
 
 
 def progress_printer(

@@ -150,12 +150,15 @@ def day(value: date | datetime | str | None) -> str | None:
 
 def parse_day(value: Any, field: str) -> date:
     """The calendar date of a FHIR date/dateTime (the date as written, before any offset)."""
+    # The date itself is patient data: a problem names the field and the form, not it.
+    if value is None:
+        raise Invalid(f"{field}: missing; a full date (YYYY-MM-DD) is required")
     if not isinstance(value, str) or len(value) < 10:
-        raise Invalid(f"{field}: a full date (YYYY-MM-DD) is required, got {value!r}")
+        raise Invalid(f"{field}: a full date (YYYY-MM-DD) is required")
     try:
         return date.fromisoformat(value[:10])
     except ValueError:
-        raise Invalid(f"{field}: not a valid date: {value!r}") from None
+        raise Invalid(f"{field}: not a valid date (YYYY-MM-DD)") from None
 
 
 def optional_day(value: Any, field: str) -> date | None:

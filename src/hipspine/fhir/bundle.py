@@ -81,11 +81,22 @@ def entries(bundle: Mapping[str, Any]) -> Iterator[tuple[int, Resource | None, s
     A resource without an id takes the last part of its fullUrl as its id (the identity a
     transaction's ``POST`` entries have), and references to it are made literal too.
     """
-    raw = bundle.get("entry") or []
+    raw = bundle.get("entry", [])
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        yield 0, None, "Bundle.entry: not a list of entries"
+        return
     resources: list[Resource | None] = []
+    refused: dict[int, str] = {}
     full_urls: dict[str, str] = {}
-    for entry in raw:
+    for index, entry in enumerate(raw):
         resource = entry.get("resource") if isinstance(entry, dict) else None
+        method = _method(entry)
+        if method not in (None, "PUT", "POST"):
+            # A DELETE (or a read) carries no record to keep: never stored as one.
+            refused[index] = f"request.method {method}: only PUT and POST entries are imported"
+            resource = None
         if not isinstance(resource, dict):
             resources.append(None)
             continue
@@ -98,7 +109,7 @@ def entries(bundle: Mapping[str, Any]) -> Iterator[tuple[int, Resource | None, s
         resources.append(resource)
     for index, found in enumerate(resources):
         if found is None:
-            yield index, None, "entry without a resource"
+            yield index, None, refused.get(index, "entry without a resource")
             continue
         try:
             literal = _literal(found, full_urls) if full_urls else found
@@ -106,6 +117,13 @@ def entries(bundle: Mapping[str, Any]) -> Iterator[tuple[int, Resource | None, s
             yield index, None, "the resource is nested too deeply to read"
             continue
         yield index, literal, None
+
+
+def _method(entry: Any) -> str | None:
+    """The ``request.method`` of a transaction or batch entry, if it names one."""
+    request = entry.get("request") if isinstance(entry, dict) else None
+    method = request.get("method") if isinstance(request, dict) else None
+    return str(method).upper() if method is not None else None
 
 
 def _literal(value: Any, full_urls: Mapping[str, str]) -> Any:

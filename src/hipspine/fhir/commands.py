@@ -58,9 +58,12 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _database() -> Any:
-    from hipspine.store.migrate import open_database
+    from hipspine.store.migrate import DatabaseUnavailable, open_database
 
-    return open_database()
+    try:
+        return open_database()
+    except DatabaseUnavailable as error:
+        raise _fail(str(error)) from None
 
 
 def interactive() -> bool:
@@ -358,8 +361,9 @@ def export_command(
                     done, total, f"{stage} · {done:,} of {total:,} rows"
                 ),
             )
+        written = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()) if v)
         _console().print(
-            f"exported to {out}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())),
+            f"exported to {out}: {written or 'no records (the clinic has no patients yet)'}",
             highlight=False,
             markup=False,
         )
@@ -436,7 +440,8 @@ def import_command(
             report = importer.report
         console.print(report.summary(), highlight=False, markup=False)
         for table, n in sorted(report.stored.items()):
-            console.print(f"  stored {table}: {n:,}", highlight=False, markup=False)
+            if n:
+                console.print(f"  stored {table}: {n:,}", highlight=False, markup=False)
         for (kind, reason), n in sorted(report.unused.items()):
             console.print(f"  unused {kind}: {n:,} ({reason})", highlight=False, markup=False)
         for problem in report.problems:

@@ -296,11 +296,24 @@ class Report:
     problem_count: int = 0
     patients_created: int = 0
     max_problems: int = 1000
+    rejected_patients: set[str] = field(default_factory=set)
+    """Source ids of Patients rejected (the first :attr:`max_problems`), so their other
+    resources say why they have no patient."""
 
     def problem(self, file: str, where: str, reason: str) -> None:
         self.problem_count += 1
         if len(self.problems) < self.max_problems:
             self.problems.append(Problem(file, where, reason))
+
+    def patient_rejected(self, resource: Mapping[str, Any]) -> None:
+        """Remember a rejected resource's id if it is a Patient's."""
+        source_id = resource.get("id")
+        if (
+            resource.get("resourceType") == "Patient"
+            and isinstance(source_id, str)
+            and len(self.rejected_patients) < self.max_problems
+        ):
+            self.rejected_patients.add(source_id)
 
     def add(self, other: Report) -> None:
         """Count ``other`` (a unit of work's or a worker's report) in this one."""
@@ -309,6 +322,8 @@ class Report:
         self.already += other.already
         self.unused.update(other.unused)
         self.patients_created += other.patients_created
+        room = max(self.max_problems - len(self.rejected_patients), 0)
+        self.rejected_patients.update(list(other.rejected_patients)[:room])
         room = max(self.max_problems - len(self.problems), 0)
         self.problems.extend(other.problems[:room])
         self.problem_count += other.problem_count
@@ -439,6 +454,14 @@ class _Preparer:
         self.screen = _Screen()
 
     def prepare(self, item: _Item, report: Report) -> _Pending | None:
+        """The resource read, validated and mapped; or None, with why in ``report``."""
+        rejected = report.problem_count
+        pending = self._prepare(item, report)
+        if pending is None and report.problem_count > rejected:
+            report.patient_rejected(item.resource)
+        return pending
+
+    def _prepare(self, item: _Item, report: Report) -> _Pending | None:
         resource = item.resource
         kind = resource.get("resourceType")
         if not isinstance(kind, str):
@@ -456,8 +479,14 @@ class _Preparer:
         except Unused as reason:
             report.unused[(kind, str(reason))] += 1
             return None
-        except (Invalid, KeyError, TypeError, ValueError, AttributeError) as error:
+        except (Invalid, KeyError, ValueError) as error:
             report.problem(item.file, item.where, f"{kind}: {_text(error)}")
+            return None
+        except (TypeError, AttributeError):
+            # An element of the wrong JSON type broke the mapping: named by the structural
+            # check, never by Python's words for it.
+            named = structural_problem(resource) or f"{kind}: an element is not of its FHIR type"
+            report.problem(item.file, item.where, named)
             return None
         except RecursionError:  # no FHIR resource nests hundreds of levels deep
             report.problem(item.file, item.where, f"{kind}: nested too deeply to read")
@@ -843,15 +872,19 @@ class Importer:
             patient_unit = _layout(dialect, "patient").unit(
                 clinic_id=clinic, created_at=stamp, updated_at=stamp
             )
+            # What each resource of this unit was, so one sent twice with other content is
+            # named, not counted as already present.
+            first: dict[tuple[str, str, str], _Pending] = {}
             for pending in patients:
                 key = (pending.kind, pending.source_system, pending.source_id)
                 if key in seen:
                     patient_ids[pending.source_id] = seen[key]
-                    report.already += 1
+                    _again(report, first.get(key), pending)
                     continue
                 record_id = _free(pending.source_id, taken["patient"])
                 new_patients.append((record_id, *patient_unit, *pending.values))
                 seen[key] = patient_ids[pending.source_id] = record_id
+                first[key] = pending
                 links.append(_link(pending, record_id, record_id))
             _insert(session, _layout(dialect, "patient"), new_patients)
             report.patients_created += len(new_patients)
@@ -869,21 +902,26 @@ class Importer:
             for pending in records:
                 key = (pending.kind, pending.source_system, pending.source_id)
                 if key in seen:
-                    report.already += 1
+                    _again(report, first.get(key), pending)
                     continue
                 owner = patient_ids.get(pending.patient or "")
                 if owner is None:
                     refused.add(pending.patient or "")
+                    why = (
+                        "its Patient was rejected in this import"
+                        if pending.patient in self.report.rejected_patients
+                        else "not found in this clinic (import its Patient first)"
+                    )
                     report.problem(
                         pending.file,
                         pending.where,
-                        f"{pending.kind}.subject: patient {pending.patient} not found in this clinic"
-                        " (import its Patient first)",
+                        f"{pending.kind}.subject: patient {pending.patient}: {why}",
                     )
                     continue
                 table = pending.table
                 record_id = _free(pending.source_id, taken.setdefault(table, {}))
                 seen[key] = record_id
+                first[key] = pending
                 unit = units.get(table)
                 if unit is None:
                     unit = units[table] = _layout(dialect, table).unit(
@@ -1083,6 +1121,21 @@ def append_audit(
         row["hash"] = previous = audit.entry_hash(previous, SimpleNamespace(**row))  # type: ignore[arg-type]
         rows.append(row)
     bulk.insert_rows(session, _table("audit_event"), rows)
+
+
+def _again(report: Report, first: _Pending | None, again: _Pending) -> None:
+    """Count a resource already held, unless this unit has just stored another with its
+    identity and other content: that one is rejected, naming where the kept one was."""
+    if first is None or first.values == again.values:
+        report.already += 1
+        return
+    where = first.where if first.file == again.file else f"{first.file}, {first.where}"
+    report.problem(
+        again.file,
+        again.where,
+        f"{again.kind} {again.source_id}: sent again with other content; the one at "
+        f"{where} was kept",
+    )
 
 
 def _table(name: str) -> Table:

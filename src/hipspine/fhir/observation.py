@@ -129,9 +129,9 @@ def _pain_from_fhir(resource: Mapping[str, Any]) -> Row:
     else:
         raise Invalid("value[x]: a pain rating needs valueInteger or valueQuantity")
     if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise Invalid(f"value: a pain rating is a whole number 0–10, got {value!r}")
+        raise Invalid("value: a pain rating is a whole number 0–10")
     if not 0 <= value <= 10:
-        raise Invalid(f"value: a pain rating is 0–10, got {value!r}")
+        raise Invalid("value: a pain rating is 0–10")
     site = resource.get("bodySite")
     region = code_in(site, REGION_CS) or UNSPECIFIED
     recall = extension(resource, RECALL_EXT)

@@ -420,7 +420,7 @@ def _calculated(
             raise Invalid(f"item {link_id}: one valueDecimal is required, got {len(answers)}")
         value = answers[0]
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise Invalid(f"item {link_id}: a calculated score is a valueDecimal, got {value!r}")
+            raise Invalid(f"item {link_id}: a calculated score is a valueDecimal")
         low, high = score_ranges(instrument.id)[scope]
         if not low <= value <= high:
             raise Invalid(

@@ -40,10 +40,28 @@ _URI = re.compile(r"\S*")
 _DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
 
 
+def _got(value: Any) -> str:
+    """What a value is, without what it says: problems name fields, never echo the data
+    (a note, a birth date) that was sent."""
+    if isinstance(value, str):
+        return ""
+    if isinstance(value, bool):
+        kind = "true/false"
+    elif isinstance(value, int | float):
+        kind = "a number"
+    elif isinstance(value, list):
+        kind = "a list"
+    elif isinstance(value, dict):
+        kind = "an object"
+    else:
+        kind = "null"
+    return f" (got {kind})"
+
+
 def _str_check(pattern: re.Pattern[str], name: str) -> Check:
     def check(value: Any, path: str) -> str | None:
         if not isinstance(value, str) or not pattern.fullmatch(value):
-            return f"{path}: not a valid {name}: {value!r}"
+            return f"{path}: not a valid {name}{_got(value)}"
         return None
 
     return check
@@ -54,12 +72,12 @@ def _temporal(kind: type, name: str) -> Check:
 
     def check(value: Any, path: str) -> str | None:
         if not isinstance(value, str) or not pattern.fullmatch(value):
-            return f"{path}: not a valid {name}: {value!r}"
+            return f"{path}: not a valid {name}{_got(value)}"
         if len(value) >= 10:
             try:
                 dt.date.fromisoformat(value[:10])
             except ValueError:
-                return f"{path}: not a valid {name}: {value!r}"
+                return f"{path}: not a valid {name} (no such day)"
         return None
 
     return check
@@ -72,7 +90,7 @@ def _integer(value: Any, path: str) -> str | None:
         return None
     if isinstance(value, str) and re.fullmatch(r"[-+]?[0-9]+", value):
         return None
-    return f"{path}: not an integer: {value!r}"
+    return f"{path}: not an integer{_got(value)}"
 
 
 def _decimal(value: Any, path: str) -> str | None:
@@ -82,7 +100,7 @@ def _decimal(value: Any, path: str) -> str | None:
         return None
     if isinstance(value, str) and _DECIMAL.fullmatch(value):
         return None
-    return f"{path}: not a decimal: {value!r}"
+    return f"{path}: not a decimal{_got(value)}"
 
 
 def _boolean(value: Any, path: str) -> str | None:
@@ -92,7 +110,7 @@ def _boolean(value: Any, path: str) -> str | None:
         "true", "false", "yes", "no", "on", "off", "t", "f", "y", "n", "1", "0",
     ):  # fmt: skip
         return None
-    return f"{path}: not a boolean: {value!r}"
+    return f"{path}: not a boolean{_got(value)}"
 
 
 def _anything(value: Any, path: str) -> str | None:

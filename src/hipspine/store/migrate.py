@@ -11,6 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from hipspine.store.db import Database
 
@@ -99,5 +100,16 @@ def open_database(url: str | None = None) -> Database:
 
         url = load_settings().database_url
     db = Database(url)
-    upgrade(db)
+    try:
+        upgrade(db)
+    except (OperationalError, InterfaceError) as error:
+        db.dispose()
+        # The driver's first line says why (refused, unknown host, bad password) and never
+        # holds the password; the URL is not repeated.
+        reason = str(error.orig or error).strip().splitlines()[0]
+        raise DatabaseUnavailable(f"cannot open the database: {reason}") from None
     return db
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The configured database cannot be reached or opened (the message says why)."""
