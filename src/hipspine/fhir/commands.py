@@ -68,7 +68,7 @@ def _database() -> Any:
 
 def interactive() -> bool:
     """Whether live progress may redraw (a terminal, and not under CI)."""
-    return sys.stderr.isatty() and not os.environ.get("CI")
+    return sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("1", "true", "yes")
 
 
 class Meter:
