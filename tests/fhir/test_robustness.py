@@ -14,7 +14,8 @@ from sqlalchemy import select
 from hipspine.fhir import importer
 from hipspine.fhir._common import RECORD_NUMBER
 from hipspine.fhir.importer import Importer
-from hipspine.store.models import FhirSource
+from hipspine.store.models import FhirSource, PainRating
+from hipspine.store.records import Records
 from tests.fhir.support import bundles_as_ndjson, counts
 
 
@@ -260,3 +261,23 @@ def test_a_resource_whose_patient_was_rejected_says_so(db, world, tmp_path):
     assert reasons["Observation.ndjson"] == (
         "Observation.subject: patient z1: its Patient was rejected in this import"
     )
+
+
+def test_a_record_deleted_after_import_stays_deleted_when_the_file_comes_again(db, world):
+    """The import's ledger remembers what was imported, not what is there now: a rating a
+    clinician deleted (entered against the wrong patient, say) does not come back with the
+    next delivery of the same file."""
+    rating = {
+        "resourceType": "Observation", "id": "7e3c1f0a-5b2d-4c8e-9f1a-2b3c4d5e6f70",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+        "subject": {"reference": f"Patient/{world.john}"},
+        "effectiveDateTime": "2025-11-17", "valueInteger": 8,
+    }  # fmt: skip
+    data = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": rating}]}
+    assert Importer(db, world.admin_a).import_bundle(data).stored["pain_rating"] == 1
+    with db.transaction() as session:
+        Records(session, world.admin_a).delete(PainRating, rating["id"])
+    again = Importer(db, world.admin_a).import_bundle(data)
+    assert again.stored_total == 0 and again.already == 1
+    assert counts(db)["pain_rating"] == 0
