@@ -84,3 +84,40 @@ def test_a_database_that_cannot_be_reached_is_said_in_one_line(tmp_path, monkeyp
     assert result.output.startswith("error: cannot open the database: ")
     assert "Connection refused" in result.output and "S3cret" not in result.output
     assert "Traceback" not in result.output and len(result.output.splitlines()) <= 2
+
+
+def test_a_bulk_folder_short_of_its_manifest_says_which_file(
+    tmp_path, sqlite_template, monkeypatch
+):
+    """A transfer cut short (a file missing, one with fewer lines than listed) is named,
+    and what did arrive is imported: an export is checked against its own manifest."""
+    _clinic_database(tmp_path, sqlite_template, monkeypatch)
+    patients = [
+        {"resourceType": "Patient", "id": f"5d6e7f80-91a2-4b3c-8d4e-5f6a7b8c9d0{n}",
+         "name": [{"text": f"Pat {n}"}]}
+        for n in range(3)
+    ]  # fmt: skip
+    folder = tmp_path / "bulk"
+    folder.mkdir()
+    (folder / "Patient.ndjson").write_text("".join(json.dumps(p) + "\n" for p in patients[:2]))
+    manifest = {
+        "transactionTime": "2026-12-01T00:00:00Z", "request": "export", "requiresAccessToken": False,
+        "output": [
+            {"type": "Patient", "url": "Patient.ndjson", "count": 3},
+            {"type": "Observation", "url": "Observation.ndjson", "count": 115},
+            {"type": "Condition", "url": "https://ehr.example.org/bulk/9f2.ndjson", "count": 4},
+        ],
+        "error": [],
+    }  # fmt: skip
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(app, ["import", str(folder)])
+    assert result.exit_code == 1, result.output
+    rejected = [
+        line.strip() for line in result.output.splitlines() if line.startswith("  rejected")
+    ]
+    assert rejected == [
+        f"rejected {folder / 'Patient.ndjson'}:file: 2 lines; manifest.json lists 3 resources",
+        f"rejected {folder / 'Observation.ndjson'}:file: missing; manifest.json lists 115 "
+        "resources in it",
+    ]
+    assert "stored patient: 2" in result.output

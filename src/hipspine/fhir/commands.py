@@ -403,7 +403,7 @@ def import_command(
     if missing:
         raise _fail(f"no such file: {', '.join(missing)}")
     paths: list[Path] = []
-    unreadable: list[tuple[str, str]] = []
+    unreadable: list[_Unread] = []
     skipped: list[Path] = []
     for f in files:
         if f.is_dir():
@@ -428,8 +428,8 @@ def import_command(
         with Meter("import") as meter:
             gauge = _ImportGauge(meter, bundles, bulk)
             importer = Importer(db, actor, progress=gauge)
-            for folder, reason in unreadable:
-                importer.report.problem(folder, "folder", reason)
+            for trouble in unreadable:
+                importer.report.problem(*trouble)
             # Bundles one at a time (as the importer takes them anyway), so each counts done.
             for path in bundles:
                 importer.import_files([path])
@@ -462,28 +462,61 @@ _FHIR_FILES = (".json", *_NDJSON, ".gz")
 """What a folder's files must end with to be imported (a ``.gz`` is named, to decompress)."""
 
 
-def _folder(folder: Path) -> tuple[list[Path], list[tuple[str, str]], list[Path]]:
-    """A folder's FHIR files (all its subfolders' too), the folders that could not be read
-    (with why), and its other files, which are not read.
+_Unread = tuple[str, str, str]
+"""(path, "file" or "folder", why) of what a folder import could not read or misses."""
+
+
+def _folder(folder: Path) -> tuple[list[Path], list[_Unread], list[Path]]:
+    """A folder's FHIR files (all its subfolders' too), what could not be read or is
+    missing (with why), and its other files, which are not read.
 
     Hidden files and folders (an editor's, the operating system's, an interrupted export's
-    ``.name.partial``) and the Bulk Data ``manifest.json`` are left out.
+    ``.name.partial``) are left out; a Bulk Data ``manifest.json`` is not imported but its
+    files are checked against it (:func:`_short_of`).
     """
     found: list[Path] = []
-    unreadable: list[tuple[str, str]] = []
+    unreadable: list[_Unread] = []
     other: list[Path] = []
 
     def refused(error: OSError) -> None:
-        unreadable.append((str(error.filename), f"not readable: {error.strerror}"))
+        unreadable.append((str(error.filename), "folder", f"not readable: {error.strerror}"))
 
     for root, folders, names in os.walk(folder, onerror=refused):
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         for name in sorted(names):
             path = Path(root) / name
+            if name == MANIFEST:
+                unreadable += _short_of(path)
             if name.startswith(".") or name == MANIFEST:
                 continue
             (found if path.suffix in _FHIR_FILES else other).append(path)
     return found, unreadable, other
+
+
+def _short_of(manifest: Path) -> list[_Unread]:
+    """What a Bulk Data manifest lists that its folder does not hold: a file missing, or
+    with fewer or more lines than the resources listed (a transfer cut short).
+
+    Only files named relative to the manifest, as a downloaded or hipspine export is laid
+    out, are checked; a server's absolute URLs name no file here.
+    """
+    try:
+        listed = orjson.loads(manifest.read_bytes()).get("output") or []
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return [(str(manifest), "file", "not a readable Bulk Data manifest: nothing checked")]
+    short: list[_Unread] = []
+    for item in listed:
+        url = item.get("url") if isinstance(item, dict) else None
+        if not isinstance(url, str) or "://" in url:
+            continue
+        path, count = manifest.parent / url, item.get("count")
+        if not path.is_file():
+            short.append((str(path), "file", f"missing; {MANIFEST} lists {count} resources in it"))
+        elif isinstance(count, int) and (found := _lines(path)) != count:
+            short.append(
+                (str(path), "file", f"{found:,} lines; {MANIFEST} lists {count:,} resources")
+            )
+    return short
 
 
 def _size(path: Path) -> int:
