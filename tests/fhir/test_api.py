@@ -111,7 +111,13 @@ def test_everything_for_the_patient_themselves_only(http, people):
     ):
         refused = _everything(http, people, patient_id, role=role)
         assert refused.status_code == 404, (patient_id, role)
-        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.headers["content-type"].startswith(FHIR_JSON)
+        [issue] = OperationOutcome.model_validate(refused.json()).issue
+        assert (issue.severity, issue.code, issue.details.text) == (
+            "error",
+            "not-found",
+            "No such patient.",
+        )
         events = people.audit_for(refused.headers["X-Request-ID"])
         assert [e.outcome for e in events] == ["refused"]
 
@@ -306,12 +312,16 @@ def test_a_resource_nested_absurdly_deep_is_rejected_and_the_rest_kept(http, peo
     ],
 )
 def test_upload_refuses_what_is_not_a_bundle_to_import(http, people, body, media, status, field):
+    """Refused as a FHIR client reads a failure: an OperationOutcome naming the element,
+    with the request id to find its audit entry by."""
     response = _upload(http, people, body, media=media)
     assert response.status_code == status
-    problem = response.json()
-    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers["content-type"].startswith(FHIR_JSON)
+    [issue] = OperationOutcome.model_validate(response.json()).issue
+    assert issue.code == ("not-supported" if status == 415 else "invalid")
+    assert issue.diagnostics == f"request id {response.headers['X-Request-ID']}"
     if field:
-        assert [e["field"] for e in problem["errors"]] == [field]
+        assert issue.expression == [field]
 
 
 def test_upload_is_for_staff_only_and_into_their_own_clinic(http, people):

@@ -245,7 +245,13 @@ def test_authorisation_matrix(app, client, world):
                     )
                     continue
                 if got >= 400:
-                    assert response.headers["content-type"].startswith("application/problem+json")
+                    # The FHIR API answers as FHIR clients read: an OperationOutcome.
+                    error_type = (
+                        "application/fhir+json"
+                        if path.startswith("/api/fhir")
+                        else "application/problem+json"
+                    )
+                    assert response.headers["content-type"].startswith(error_type), where
                 if row.scope == "patient" and got != UNAUTHENTICATED:
                     events = world.audit_for(response.headers["X-Request-ID"])
                     outcome = "ok" if expected == OK else "refused"

@@ -40,7 +40,8 @@ echo the CSRF token in `X-CSRF-Token`. Patients fill questionnaires through a po
 (`X-Portal-Token`), without a password.
 
 **Errors** are `application/problem+json` (RFC 9457) with an `errors` list naming each bad
-field. Another clinic's records, and for a patient anyone else's, are *not found* (404).
+field; under `/api/fhir` they are FHIR OperationOutcomes, one issue per bad element. Another
+clinic's records, and for a patient anyone else's, are *not found* (404).
 
 **Changes** send the `version` that was read; if someone changed the record since, the
 answer is 409 and nothing is written. Every read and write of patient data is audited.
@@ -139,14 +140,16 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         tags=app.openapi_tags,
     )
-    for path in schema.get("paths", {}).values():
+    for route, path in schema.get("paths", {}).items():
+        # The FHIR API documents its errors as OperationOutcomes itself (see web.problems).
+        fhir = route == problems.FHIR_PREFIX or route.startswith(problems.FHIR_PREFIX + "/")
         for operation in path.values():
             for status, answer in operation.get("responses", {}).items():
                 content = answer.get("content", {})
-                if problems.MEDIA_TYPE in content:
+                if problems.MEDIA_TYPE in content or fhir:
                     content.pop("application/json", None)
                 # FastAPI documents its own validation error shape; ours is a Problem.
-                if status == "422":
+                if status == "422" and not fhir:
                     answer["content"] = {
                         problems.MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
                     }

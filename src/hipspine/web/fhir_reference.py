@@ -952,11 +952,17 @@ def _not_kept() -> str:
         "follows (a dental Condition, a laboratory Observation, a non-analgesic medication; "
         "see each section) is counted with its reason. In bulk NDJSON such a line is passed "
         "over without being parsed when it contains none of the codes (or, for medications, "
-        "the analgesic names) that every kept resource of its type contains, and it has no "
-        "JSON escape or non-ASCII text that could spell one otherwise; it is counted as "
+        "the analgesic names) that every kept resource of its type contains, has no JSON "
+        "escape or non-ASCII text that could spell one otherwise, and ends as a JSON object "
+        "does (a line cut off is parsed, and rejected); it is counted as "
         f'"{importer.UNMARKED}". Nothing is dropped silently: '
         "`hipspine import` prints each count and reason, and `POST /api/fhir` answers with an "
-        "OperationOutcome, for example:\n\n" + _json(_outcome_example())
+        "OperationOutcome, for example:\n\n" + _json(_outcome_example()) + "\n\n"
+        "An error of the FHIR API itself (not signed in, no such patient, not a Bundle, too "
+        "large) is an OperationOutcome too, as FHIR clients expect, with the HTTP status: one "
+        "issue per element at fault (`expression`), its `code` from the R4 issue types "
+        "(`invalid`, `not-found`, `forbidden`, `login`, `too-long`, `not-supported`), and the "
+        "request id in `diagnostics`, by which the audit log finds the request.\n"
     )
 
 

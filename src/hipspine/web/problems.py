@@ -3,6 +3,11 @@
 Every error the API returns has ``type``, ``title``, ``status`` and ``detail``; validation
 errors add ``errors``, one entry per bad field with its location and what is allowed.
 Messages never echo patient data: they name fields and allowed values, not what was sent.
+
+Under ``/api/fhir`` the same error is a FHIR R4 OperationOutcome (``application/fhir+json``),
+which FHIR clients read on any failure (https://hl7.org/fhir/R4/http.html#summary): one
+issue per bad field (or one for the whole), its ``code`` from the R4 issue-type value set,
+the request id in ``diagnostics``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,24 @@ from hipspine.store.records import AccessRefused, StaleVersion, record_refusal
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://hipspine.org/problems/"
+FHIR_PREFIX = "/api/fhir"
+"""Where the API speaks FHIR: its errors are OperationOutcomes."""
+FHIR_MEDIA_TYPE = "application/fhir+json"
+_ISSUE_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    409: "conflict",
+    410: "deleted",
+    413: "too-long",
+    415: "not-supported",
+    422: "invalid",
+    429: "throttled",
+    500: "exception",
+}
+"""HTTP status → FHIR R4 issue type (https://hl7.org/fhir/R4/valueset-issue-type.html)."""
 log = logging.getLogger("hipspine.web")
 
 _TITLES = {
@@ -120,8 +143,11 @@ class Forbidden(ProblemError):
 
 
 def problem_response(request: Request | None, error: ProblemError) -> JSONResponse:
-    """The problem document for ``error``."""
+    """The problem document for ``error`` (an OperationOutcome under :data:`FHIR_PREFIX`)."""
     request_id = getattr(request.state, "request_id", None) if request else None
+    path = request.url.path if request else ""
+    if path == FHIR_PREFIX or path.startswith(FHIR_PREFIX + "/"):
+        return _outcome_response(error, request_id)
     body = Problem(
         type=TYPE_BASE + error.slug,
         title=error.title,
@@ -135,6 +161,24 @@ def problem_response(request: Request | None, error: ProblemError) -> JSONRespon
         body.model_dump(exclude_none=True),
         status_code=error.status,
         media_type=MEDIA_TYPE,
+        headers=error.headers,
+    )
+
+
+def _outcome_response(error: ProblemError, request_id: str | None) -> JSONResponse:
+    """``error`` as a FHIR R4 OperationOutcome."""
+    code = _ISSUE_CODES.get(error.status, "processing")
+    severity = "fatal" if error.status >= 500 else "error"
+    base: dict[str, Any] = {"severity": severity, "code": code}
+    if request_id:
+        base["diagnostics"] = f"request id {request_id}"
+    issues = [
+        {**base, "details": {"text": e.message}, "expression": [e.field]} for e in error.errors
+    ] or [{**base, "details": {"text": error.detail}}]
+    return JSONResponse(
+        {"resourceType": "OperationOutcome", "issue": issues},
+        status_code=error.status,
+        media_type=FHIR_MEDIA_TYPE,
         headers=error.headers,
     )
 

@@ -26,11 +26,11 @@ from hipspine.fhir.exporter import patient_record
 from hipspine.fhir.importer import Importer, Report
 from hipspine.web.api.common import PatientId
 from hipspine.web.deps import EVERYONE, STAFF, ActorDep, SessionDep, WebDep, allow
-from hipspine.web.problems import ProblemError, invalid, responses
+from hipspine.web.problems import FHIR_MEDIA_TYPE, FHIR_PREFIX, ProblemError, invalid, responses
 
-router = APIRouter(prefix="/api/fhir", tags=["fhir"])
+router = APIRouter(prefix=FHIR_PREFIX, tags=["fhir"])
 
-MEDIA_TYPE = "application/fhir+json"
+MEDIA_TYPE = FHIR_MEDIA_TYPE
 ACCEPTED = ("application/fhir+json", "application/json", "application/json+fhir")
 MAX_UPLOAD = 32 * 1024 * 1024
 BUNDLE_TYPES = ("transaction", "collection")
@@ -56,6 +56,12 @@ _OUTCOME_SCHEMA: dict[str, Any] = {
         "resourceType": {"type": "string", "enum": ["OperationOutcome"]},
         "issue": {"type": "array", "items": {"type": "object"}},
     },
+}
+
+
+_ERROR_SCHEMA: dict[str, Any] = {
+    **_OUTCOME_SCHEMA,
+    "description": "A FHIR R4 OperationOutcome: one issue per bad field, or one for the whole",
 }
 
 
@@ -103,9 +109,13 @@ def _too_large() -> ProblemError:
 
 
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    # Without ``model`` FastAPI does not also list these under the FHIR media type.
+    """OpenAPI entries of these error statuses: an OperationOutcome, as FHIR clients read
+    (see :mod:`hipspine.web.problems`)."""
     return {
-        status: {k: v for k, v in answer.items() if k != "model"}
+        status: {
+            "description": answer["description"],
+            "content": {MEDIA_TYPE: {"schema": _ERROR_SCHEMA}},
+        }
         for status, answer in responses(*statuses).items()
     }
 
