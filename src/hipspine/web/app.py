@@ -142,7 +142,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     )
     for route, path in schema.get("paths", {}).items():
         # The FHIR API documents its errors as OperationOutcomes itself (see web.problems).
-        fhir = route == problems.FHIR_PREFIX or route.startswith(problems.FHIR_PREFIX + "/")
+        fhir = problems.is_fhir(route)
         for operation in path.values():
             for status, answer in operation.get("responses", {}).items():
                 content = answer.get("content", {})

@@ -145,8 +145,7 @@ class Forbidden(ProblemError):
 def problem_response(request: Request | None, error: ProblemError) -> JSONResponse:
     """The problem document for ``error`` (an OperationOutcome under :data:`FHIR_PREFIX`)."""
     request_id = getattr(request.state, "request_id", None) if request else None
-    path = request.url.path if request else ""
-    if path == FHIR_PREFIX or path.startswith(FHIR_PREFIX + "/"):
+    if request is not None and is_fhir(request.url.path):
         return _outcome_response(error, request_id)
     body = Problem(
         type=TYPE_BASE + error.slug,
@@ -163,6 +162,11 @@ def problem_response(request: Request | None, error: ProblemError) -> JSONRespon
         media_type=MEDIA_TYPE,
         headers=error.headers,
     )
+
+
+def is_fhir(path: str) -> bool:
+    """Whether ``path`` is of the FHIR API (:data:`FHIR_PREFIX`)."""
+    return path == FHIR_PREFIX or path.startswith(FHIR_PREFIX + "/")
 
 
 def _outcome_response(error: ProblemError, request_id: str | None) -> JSONResponse:
