@@ -115,9 +115,9 @@ def test_a_bulk_folder_short_of_its_manifest_says_which_file(
     rejected = [
         line.strip() for line in result.output.splitlines() if line.startswith("  rejected")
     ]
-    assert rejected == [
-        f"rejected {folder / 'Patient.ndjson'}:file: 2 lines; manifest.json lists 3 resources",
+    assert rejected == [  # in the order of the files
         f"rejected {folder / 'Observation.ndjson'}:file: missing; manifest.json lists 115 "
         "resources in it",
+        f"rejected {folder / 'Patient.ndjson'}:file: 2 lines; manifest.json lists 3 resources",
     ]
     assert "stored patient: 2" in result.output

@@ -281,3 +281,25 @@ def test_a_record_deleted_after_import_stays_deleted_when_the_file_comes_again(d
     again = Importer(db, world.admin_a).import_bundle(data)
     assert again.stored_total == 0 and again.already == 1
     assert counts(db)["pain_rating"] == 0
+
+
+def test_problems_are_listed_in_the_order_of_the_file(db, world):
+    """Stored a patient at a time, found out of order; listed as the file has them."""
+
+    def patient(pid: str) -> dict:
+        return {"resourceType": "Patient", "id": pid, "name": [{"text": pid}]}
+
+    def rating(pid: str, value: int) -> dict:
+        return {
+            "resourceType": "Observation", "id": f"{pid}-{value}", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+            "subject": {"reference": f"Patient/{pid}"},
+            "effectiveDateTime": "2025-11-17", "valueInteger": value,
+        }  # fmt: skip
+
+    resources = [patient("a"), rating("b", 11), patient("b"), rating("a", 12), rating("a", 13)]
+    data = {"resourceType": "Bundle", "type": "collection",
+            "entry": [{"resource": r} for r in resources]}  # fmt: skip
+    report = Importer(db, world.admin_a).import_bundle(data, "ehr.json")
+    assert [p.where for p in report.in_order()] == ["entry 1", "entry 3", "entry 4"]
+    assert {p.where for p in report.problems} == {"entry 1", "entry 3", "entry 4"}

@@ -444,7 +444,7 @@ def import_command(
                 console.print(f"  stored {table}: {n:,}", highlight=False, markup=False)
         for (kind, reason), n in sorted(report.unused.items()):
             console.print(f"  unused {kind}: {n:,} ({reason})", highlight=False, markup=False)
-        for problem in report.problems:
+        for problem in report.in_order():
             console.print(f"  rejected {problem}", highlight=False, markup=False)
         if report.problem_count > len(report.problems):
             console.print(

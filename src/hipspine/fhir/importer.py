@@ -283,6 +283,13 @@ class Problem:
     def __str__(self) -> str:
         return f"{self.file}:{self.where}: {self.reason}"
 
+    @property
+    def place(self) -> tuple[str, int, str]:
+        """Where it is, to list problems in the order of their files: by file, then by line
+        or entry number ("line 9" before "line 10"), then the rest ("file")."""
+        kind, _, number = self.where.partition(" ")
+        return (self.file, int(number) if number.isdigit() else -1, kind)
+
 
 @dataclass
 class Report:
@@ -327,6 +334,11 @@ class Report:
         room = max(self.max_problems - len(self.problems), 0)
         self.problems.extend(other.problems[:room])
         self.problem_count += other.problem_count
+
+    def in_order(self) -> list[Problem]:
+        """The problems listed in the order of their files, not in the order found (a
+        patient's resources are stored together, from every file)."""
+        return sorted(self.problems, key=lambda problem: problem.place)
 
     @property
     def stored_total(self) -> int:

@@ -191,7 +191,7 @@ def outcome(report: Report) -> dict[str, Any]:
         )
     for (kind, reason), n in sorted(report.unused.items()):
         issues.append(_issue("warning", "not-supported", "unused", f"{kind}: {reason}", n))
-    for problem in report.problems:
+    for problem in report.in_order():
         issue = _issue("error", "invalid", "rejected", problem.reason, 1)
         found = _ENTRY.match(problem.where)
         if found:
