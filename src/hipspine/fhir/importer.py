@@ -92,7 +92,7 @@ from hipspine.store.models import (
     new_id,
     now,
 )
-from hipspine.store.records import AccessRefused
+from hipspine.store.records import AccessRefused, audited_id
 
 Mapper = Callable[[Mapping[str, Any]], tuple[str, Row]]
 
@@ -1114,7 +1114,7 @@ def append_audit(
     previous = last or audit.GENESIS
     rows = []
     for addressed in patient_ids:
-        pid = addressed if len(addressed) <= 36 else None
+        pid = audited_id(addressed)
         row = {
             "at": now(),
             "actor_id": actor.user_id,

@@ -409,8 +409,8 @@ class Records:
         return patient_id if clinic_id == self.actor.clinic_id else None
 
 
-def _identifier(value: str | None) -> str | None:
-    # Ids come from the caller here: keep only what fits the column.
+def audited_id(value: str | None) -> str | None:
+    """An id a caller addressed, as an audit entry keeps it: only if it fits the column."""
     return value if value is not None and len(value) <= 36 else None
 
 
@@ -423,8 +423,8 @@ def record_refusal(db: Database, actor: Actor, error: AccessRefused) -> None:
             actor,
             error.action,
             error.resource,
-            resource_id=_identifier(error.record_id),
-            patient_id=_identifier(error.patient_id),
+            resource_id=audited_id(error.record_id),
+            patient_id=audited_id(error.patient_id),
             outcome="refused",
         )
 
