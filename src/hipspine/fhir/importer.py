@@ -526,9 +526,10 @@ class _Preparer:
 
         The block is read here, from the file: a worker process gets only where it is, so
         no file content crosses between processes. Lines the screen passes over are only
-        counted.
+        counted. A row to stage holds a patient's resources of the block (Bulk Data lists a
+        patient's resources of a type together), with the number of the first one's line.
         """
-        rows: list[tuple[str, int, int, bytes]] = []
+        by_patient: dict[str, tuple[int, list[tuple[Any, ...]]]] = {}
         with open(path, "rb") as handle:
             handle.seek(block.offset)
             data = handle.read(block.size)
@@ -544,8 +545,12 @@ class _Preparer:
             pending = self.prepare(_Item(line.resource, path, f"line {number}"), report)
             if pending is not None:
                 owner = pending.patient or pending.source_id
-                # The scratch file is private to this process and read back only by it.
-                rows.append((owner, file_no, number, pickle.dumps(tuple(pending), protocol=5)))
+                by_patient.setdefault(owner, (number, []))[1].append(tuple(pending))
+        # The scratch file is private to this process and read back only by it.
+        rows = [
+            (owner, file_no, first, pickle.dumps(resources, protocol=5))
+            for owner, (first, resources) in by_patient.items()
+        ]
         return rows, report
 
 
@@ -762,7 +767,7 @@ class Importer:
                     self._commit(batch)
                     self._progress()
                     batch, size = [], 0
-            group.append(_Pending._make(pickle.loads(blob)))
+            group.extend(map(_Pending._make, pickle.loads(blob)))
         if group:
             batch.append(group)
         self._commit(batch)
