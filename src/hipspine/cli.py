@@ -141,11 +141,11 @@ def schema_case() -> None:
     typer.echo(json.dumps(case_json_schema(), indent=2, ensure_ascii=False))
 
 
-def _database() -> Any:
+def _database(*, existing: bool = True) -> Any:
     from hipspine.store.migrate import DatabaseUnavailable, open_database
 
     try:
-        return open_database()
+        return open_database(existing=existing)
     except DatabaseUnavailable as error:
         raise _fail(str(error)) from None
 
@@ -167,7 +167,7 @@ def db_upgrade() -> None:
     """Create or upgrade the database schema to this version of hipspine."""
     from hipspine.store import migrate
 
-    db = _database()
+    db = _database(existing=False)
     migrate.upgrade(db)
     typer.echo(
         f"database at revision {migrate.current(db)} ({db.url.render_as_string(hide_password=True)})"
@@ -238,7 +238,7 @@ def restore(
     from hipspine.store.backup import BackupError, RestoreRefused
     from hipspine.store.backup import restore as run
 
-    db = _database()
+    db = _database(existing=False)
     try:
         info = run(db, path, replace=replace, progress=_progress("restored"))
     except (BackupError, RestoreRefused) as error:

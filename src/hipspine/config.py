@@ -35,8 +35,19 @@ def _secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _data_dir() -> Path:
+    return Path(os.environ.get("HIPSPINE_DATA_DIR", "var")).resolve()
+
+
+def database_url() -> str:
+    """The database's URL, without creating anything (:func:`load_settings` creates the
+    data folder and its key)."""
+    return (
+        os.environ.get("HIPSPINE_DATABASE_URL") or f"sqlite:///{_data_dir() / 'hipspine.sqlite3'}"
+    )
+
+
 def load_settings() -> Settings:
     """Settings for this process."""
-    data_dir = Path(os.environ.get("HIPSPINE_DATA_DIR", "var")).resolve()
-    url = os.environ.get("HIPSPINE_DATABASE_URL") or f"sqlite:///{data_dir / 'hipspine.sqlite3'}"
-    return Settings(data_dir, url, _secret(data_dir))
+    data_dir = _data_dir()
+    return Settings(data_dir, database_url(), _secret(data_dir))

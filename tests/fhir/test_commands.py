@@ -86,6 +86,22 @@ def test_a_database_that_cannot_be_reached_is_said_in_one_line(tmp_path, monkeyp
     assert "Traceback" not in result.output and len(result.output.splitlines()) <= 2
 
 
+def test_a_mistyped_data_folder_is_named_and_nothing_is_created(tmp_path, monkeypatch):
+    """Import and export work on a clinic's existing records: a data folder with no
+    database in it is named, and no empty database (or key) is left behind in it."""
+    mistyped = tmp_path / "hipspnie"
+    monkeypatch.delenv("HIPSPINE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("HIPSPINE_DATA_DIR", str(mistyped))
+    (tmp_path / "Patient.ndjson").write_text('{"resourceType": "Patient", "id": "p1"}\n')
+    export = ["export", "--all", "--out", str(tmp_path / "out")]
+    for command in (["import", str(tmp_path / "Patient.ndjson")], export):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(f"error: no database at {mistyped / 'hipspine.sqlite3'}")
+        assert "HIPSPINE_DATA_DIR" in result.output and "Traceback" not in result.output
+    assert not mistyped.exists() and not (tmp_path / "out").exists()
+
+
 def test_a_bulk_folder_short_of_its_manifest_says_which_file(
     tmp_path, sqlite_template, monkeypatch
 ):

@@ -23,11 +23,11 @@ from hipspine.analytics import synth
 from hipspine.analytics.cohort import Cohort
 
 
-def _database() -> Any:
+def _database(*, existing: bool = True) -> Any:
     from hipspine.store.migrate import DatabaseUnavailable, open_database
 
     try:
-        return open_database()
+        return open_database(existing=existing)
     except DatabaseUnavailable as error:
         Console(stderr=True).print(f"error: {error}", highlight=False, markup=False)
         raise typer.Exit(code=2) from None
@@ -79,7 +79,7 @@ def synth_command(
     Assumptions: hipspine/analytics/assumptions.toml. One audit entry per batch.
     """
     console = Console(stderr=True)
-    database = _database()
+    database = _database(existing=False)
     report, close = progress_printer("synthetic patients", console)
     start = time.monotonic()
     try:

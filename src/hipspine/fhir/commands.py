@@ -61,7 +61,7 @@ def _database() -> Any:
     from hipspine.store.migrate import DatabaseUnavailable, open_database
 
     try:
-        return open_database()
+        return open_database(existing=True)
     except DatabaseUnavailable as error:
         raise _fail(str(error)) from None
 

@@ -85,23 +85,19 @@ def report_command(patient: str, out: Path) -> Path:
     """
     from sqlalchemy.engine import make_url
 
-    from hipspine.config import load_settings
+    from hipspine.config import database_url
     from hipspine.reports.progress import read_patient_file
     from hipspine.store.audit import Actor
-    from hipspine.store.migrate import open_database
+    from hipspine.store.migrate import DatabaseUnavailable, open_database
     from hipspine.store.models import Clinic, Role
     from hipspine.store.records import Records, named_patients, which_patient
 
-    url = load_settings().database_url
+    url = database_url()
     parsed = make_url(url)
-    path = parsed.database if parsed.get_backend_name() == "sqlite" else None
-    if path and path != ":memory:" and not Path(path).exists():
-        # Opening it would leave an empty database behind: say what to run instead.
-        raise LookupError(
-            f"no database at {parsed.database}: run `make demo` (or `hipspine demo`) "
-            "or record patients first"
-        )
-    db = open_database(url)
+    try:
+        db = open_database(url, existing=True)
+    except DatabaseUnavailable as error:
+        raise LookupError(str(error)) from None
     try:
         with db.transaction() as session:
             found = named_patients(session, patient)

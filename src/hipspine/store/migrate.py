@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from hipspine.store.db import Database
@@ -93,12 +93,25 @@ def autogenerate(db: Database, message: str) -> None:
         command.revision(config, message=message, autogenerate=True)
 
 
-def open_database(url: str | None = None) -> Database:
-    """The configured database (or ``url``), with its schema brought up to date."""
-    if url is None:
-        from hipspine.config import load_settings
+def open_database(url: str | None = None, *, existing: bool = False) -> Database:
+    """The configured database (or ``url``), with its schema brought up to date.
 
-        url = load_settings().database_url
+    With ``existing`` (commands that read or add to a clinic's records), a SQLite database
+    that is not there is not created: a mistyped ``HIPSPINE_DATA_DIR`` is named, instead of
+    leaving an empty database behind.
+    """
+    if url is None:
+        from hipspine.config import database_url, load_settings
+
+        # Only a command that may create the database sets up the data folder and its key.
+        url = database_url() if existing else load_settings().database_url
+    parsed = make_url(url)
+    path = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if existing and path and path != ":memory:" and not Path(path).exists():
+        raise DatabaseUnavailable(
+            f"no database at {path}: check HIPSPINE_DATA_DIR (or HIPSPINE_DATABASE_URL), or "
+            "create one with `make demo` (or `hipspine demo`) or `hipspine open-clinic`"
+        )
     db = Database(url)
     try:
         upgrade(db)
