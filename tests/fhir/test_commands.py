@@ -86,6 +86,38 @@ def test_a_database_that_cannot_be_reached_is_said_in_one_line(tmp_path, monkeyp
     assert "Traceback" not in result.output and len(result.output.splitlines()) <= 2
 
 
+def test_an_interrupted_import_says_how_to_resume(
+    tmp_path, sqlite_template, synthea_bundles, monkeypatch
+):
+    """Ctrl-C during an import: what was stored is said, with how to finish (run it again),
+    not a traceback; running it again imports the rest and nothing twice."""
+    from hipspine.fhir.importer import Importer
+
+    _clinic_database(tmp_path, sqlite_template, monkeypatch)
+    files = [str(f) for f in synthea_bundles[:2]]
+    real = Importer.import_files
+
+    def interrupted_at_the_second_file(self, paths):
+        if str(next(iter(paths))) == files[1]:
+            raise KeyboardInterrupt
+        return real(self, paths)
+
+    monkeypatch.setattr(Importer, "import_files", interrupted_at_the_second_file)
+    stopped = CliRunner().invoke(app, ["import", *files])
+    assert stopped.exit_code == 130, stopped.output
+    assert (
+        "interrupted after storing" in stopped.output
+        and "run the same command again" in stopped.output
+    )
+    assert "Traceback" not in stopped.output
+    monkeypatch.setattr(Importer, "import_files", real)
+
+    rest = CliRunner().invoke(app, ["import", *files])
+    assert rest.exit_code == 0, rest.output
+    summary = rest.output.splitlines()[0]
+    assert "(1 new patient)" in summary and "already present 0" not in summary
+
+
 def test_a_mistyped_data_folder_is_named_and_nothing_is_created(tmp_path, monkeypatch):
     """Import and export work on a clinic's existing records: a data folder with no
     database in it is named, and no empty database (or key) is left behind in it."""

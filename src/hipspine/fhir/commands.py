@@ -425,19 +425,30 @@ def import_command(
             console.print(
                 f"not read (not .json or .ndjson): {shown}{more}", highlight=False, markup=False
             )
-        with Meter("import") as meter:
-            gauge = _ImportGauge(meter, bundles, bulk)
-            importer = Importer(db, actor, progress=gauge)
-            for trouble in unreadable:
-                importer.report.problem(*trouble)
-            # Bundles one at a time (as the importer takes them anyway), so each counts done.
-            for path in bundles:
-                importer.import_files([path])
-                gauge.bundle_done(path, importer.report)
-            if bulk:
-                gauge.bulk_started(importer.report)
-                importer.import_files(bulk)
-            report = importer.report
+        importer: Importer | None = None
+        try:
+            with Meter("import") as meter:
+                gauge = _ImportGauge(meter, bundles, bulk)
+                importer = Importer(db, actor, progress=gauge)
+                for trouble in unreadable:
+                    importer.report.problem(*trouble)
+                # Bundles one at a time (as the importer takes them), so each counts done.
+                for path in bundles:
+                    importer.import_files([path])
+                    gauge.bundle_done(path, importer.report)
+                if bulk:
+                    gauge.bulk_started(importer.report)
+                    importer.import_files(bulk)
+                report = importer.report
+        except KeyboardInterrupt:
+            stored = importer.report.stored_total if importer is not None else 0
+            console.print(
+                f"interrupted after storing {stored:,} records, each patient whole or not at "
+                "all: run the same command again to import the rest (nothing is imported twice)",
+                highlight=False,
+                markup=False,
+            )
+            raise typer.Exit(code=130) from None
         console.print(report.summary(), highlight=False, markup=False)
         for table, n in sorted(report.stored.items()):
             if n:
