@@ -303,3 +303,34 @@ def test_problems_are_listed_in_the_order_of_the_file(db, world):
     report = Importer(db, world.admin_a).import_bundle(data, "ehr.json")
     assert [p.where for p in report.in_order()] == ["entry 1", "entry 3", "entry 4"]
     assert {p.where for p in report.problems} == {"entry 1", "entry 3", "entry 4"}
+
+
+def test_a_byte_order_mark_is_read_past_and_utf16_is_named(db, world, tmp_path):
+    """Files saved by Windows tools often start with a UTF-8 byte-order mark, which JSON
+    readers may ignore (RFC 8259 §8.1): its first line is imported like the rest. UTF-16
+    is not FHIR JSON: the file is named with what to do, and nothing of it is read."""
+    patients = [
+        {"resourceType": "Patient", "id": f"0b0e5a1c-2d3e-4f50-8a6b-7c8d9e0f1a2{n}",
+         "name": [{"text": f"Pat {n}"}], "gender": "female"}
+        for n in range(3)
+    ]  # fmt: skip
+    text = "\n".join(json.dumps(p) for p in patients[:2]) + "\n"
+    marked = tmp_path / "Patient.ndjson"
+    marked.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    bundle = tmp_path / "bundle.json"
+    entry = [{"resource": patients[2]}]
+    bundle.write_bytes(
+        b"\xef\xbb\xbf"
+        + json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entry}).encode()
+    )
+    wide = tmp_path / "wide" / "Patient.ndjson"
+    wide.parent.mkdir()
+    wide.write_bytes(text.encode("utf-16"))
+
+    report = Importer(db, world.admin_a).import_files([marked, bundle, wide])
+    assert report.patients_created == 3, report.problems
+    assert [(p.file, p.where) for p in report.problems] == [(str(wide), "file")]
+    assert (
+        "UTF-16" in report.problems[0].reason
+        and "save the file as UTF-8" in report.problems[0].reason
+    )

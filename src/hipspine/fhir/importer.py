@@ -30,6 +30,7 @@ to the driver (``executemany`` on SQLite, ``COPY`` on PostgreSQL).
 
 from __future__ import annotations
 
+import codecs
 import gc
 import multiprocessing
 import os
@@ -574,6 +575,9 @@ def _blocks(path: Path) -> Iterator[_Block]:
     """
     offset, number = 0, 1
     with path.open("rb") as handle:
+        if handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8:
+            offset = len(codecs.BOM_UTF8)  # a byte-order mark, which JSON readers may ignore
+        handle.seek(offset)
         while data := handle.read(BLOCK_BYTES):
             end = data.rfind(b"\n")
             while end < 0:  # a line longer than a block: read on to its end
@@ -663,11 +667,16 @@ class Importer:
                 self.report.problem(str(path), "file", "compressed: decompress it first")
             elif path.suffix in (".ndjson", ".jsonl"):
                 try:
-                    path.open("rb").close()  # read later, by workers: refused here, named
+                    # Read later, by workers: refused here, named.
+                    with path.open("rb") as handle:
+                        trouble = _not_utf8(handle.read(4))
                 except OSError as error:
                     self.report.problem(str(path), "file", f"not readable: {error.strerror}")
                 else:
-                    bulk_files.append(path)
+                    if trouble:
+                        self.report.problem(str(path), "file", trouble)
+                    else:
+                        bulk_files.append(path)
             else:
                 self._bundle(path)
         if bulk_files:
@@ -779,7 +788,12 @@ class Importer:
 
     def _bundle(self, path: Path) -> None:
         try:
-            data = orjson.loads(path.read_bytes())
+            raw = path.read_bytes()
+            trouble = _not_utf8(raw[:4])
+            if trouble:
+                self.report.problem(str(path), "file", trouble)
+                return
+            data = orjson.loads(raw.removeprefix(codecs.BOM_UTF8))
         except (OSError, orjson.JSONDecodeError) as error:
             self.report.problem(str(path), "file", f"not readable JSON: {error}")
             return
@@ -1185,6 +1199,15 @@ def _free(source_id: str, taken: dict[str, str]) -> str:
     record_id = source_id if is_record_id(source_id) and source_id not in taken else new_id()
     taken[record_id] = ""
     return record_id
+
+
+def _not_utf8(head: bytes) -> str | None:
+    """Why a file starting with ``head`` cannot be FHIR JSON, which is UTF-8 (RFC 8259): it
+    is UTF-16 or UTF-32 text (marked by its byte-order mark)."""
+    marks = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    if head.startswith(marks):
+        return "UTF-16 or UTF-32 text: FHIR JSON is UTF-8; save the file as UTF-8"
+    return None
 
 
 def _patient_ref(resource: Mapping[str, Any]) -> str | None:
