@@ -893,7 +893,11 @@ def _commands() -> str:
         + "With several clinics in the database, name one with `--clinic`. `import` reads "
         "`.json` files as Bundles (or single resources), `.ndjson` and `.jsonl` files as "
         "Bulk Data NDJSON, and the files inside a folder; compressed `.gz` files are "
-        "reported: decompress them first.\n\n" + _prose(exporter, skip_title=True)
+        "reported: decompress them first. Files are UTF-8 (a byte-order mark at the start is "
+        "read past); a UTF-16 file is reported, to be saved as UTF-8. An import interrupted "
+        "(Ctrl-C, a kill) leaves whole patients only: run the same command again to import "
+        "the rest. A data folder (`HIPSPINE_DATA_DIR`) without a database is reported, and "
+        "no empty database is made in it.\n\n" + _prose(exporter, skip_title=True)
     )
 
 
