@@ -151,6 +151,11 @@ def _configure_sqlite(engine: Engine) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN (pysqlite's implicit transactions off).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # 32 KiB pages (SQLite's default is 4 KiB) for a database created now, set before
+        # WAL mode creates the file; an existing database keeps its own. A case document
+        # (~6 kB) then fits in its page instead of spilling into overflow pages, and a bulk
+        # import writes its rows about 40% faster (see benchmarks/bench_fhir_import.py).
+        cursor.execute("PRAGMA page_size=32768")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
