@@ -359,3 +359,26 @@ def _counted(outcome: dict, code: str) -> dict[str, int]:
         for issue in outcome["issue"]
         if issue["details"]["coding"][0]["code"] == code
     }
+
+
+def test_a_client_that_takes_no_fhir_json_is_answered_406(http, people):
+    """Only FHIR JSON is served: a client asking for XML (by Accept or ``_format``) gets a
+    406 OperationOutcome saying so, never JSON it did not ask for; any Accept that takes
+    JSON (or anything) is served."""
+    jo = _jo(people)
+    url = f"/api/fhir/Patient/{jo}/$everything"
+    headers = people.headers("A", "clinician")
+    for asked in (
+        {"Accept": "application/fhir+xml"},
+        {"Accept": "application/xml, text/html"},
+        {"Accept": "application/fhir+json;q=0, application/fhir+xml"},
+    ):
+        refused = http.get(url, headers={**headers, **asked})
+        assert refused.status_code == 406, asked
+        assert refused.headers["content-type"].startswith(FHIR_JSON)
+        [issue] = OperationOutcome.model_validate(refused.json()).issue
+        assert issue.code == "not-supported" and "FHIR JSON" in issue.details.text
+    assert http.get(url, params={"_format": "xml"}, headers=headers).status_code == 406
+    for taken in ("application/fhir+json", "application/json", "*/*", "text/html, */*;q=0.8"):
+        assert http.get(url, headers={**headers, "Accept": taken}).status_code == 200, taken
+    assert http.get(url, params={"_format": "json"}, headers=headers).status_code == 200

@@ -966,7 +966,9 @@ def _not_kept() -> str:
         "large) is an OperationOutcome too, as FHIR clients expect, with the HTTP status: one "
         "issue per element at fault (`expression`), its `code` from the R4 issue types "
         "(`invalid`, `not-found`, `forbidden`, `login`, `too-long`, `not-supported`), and the "
-        "request id in `diagnostics`, by which the audit log finds the request.\n"
+        "request id in `diagnostics`, by which the audit log finds the request. Only FHIR "
+        "JSON is served: a request that accepts none (`Accept: application/fhir+xml`, "
+        "`_format=xml`) is answered 406 Not Acceptable, with the issue `not-supported`.\n"
     )
 
 

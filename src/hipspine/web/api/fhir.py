@@ -28,10 +28,35 @@ from hipspine.web.api.common import PatientId
 from hipspine.web.deps import EVERYONE, STAFF, ActorDep, SessionDep, WebDep, allow
 from hipspine.web.problems import FHIR_MEDIA_TYPE, FHIR_PREFIX, ProblemError, invalid, responses
 
-router = APIRouter(prefix=FHIR_PREFIX, tags=["fhir"])
-
 MEDIA_TYPE = FHIR_MEDIA_TYPE
 ACCEPTED = ("application/fhir+json", "application/json", "application/json+fhir")
+_FORMATS = {"json", *ACCEPTED}
+"""``_format`` values asking for JSON (FHIR R4 §3.1.0.1.10: json, or a JSON media type)."""
+
+
+def json_acceptable(request: Request) -> None:
+    """406 for a client that takes no FHIR JSON — it asks for XML (``Accept:
+    application/fhir+xml`` or ``_format=xml``), say — instead of an answer it cannot read
+    (FHIR R4 §3.1.0.1.10: a server answers 406 for a format it does not support)."""
+    asked = request.query_params.get("_format")
+    if asked is not None and asked.split(";", 1)[0].strip().lower() not in _FORMATS:
+        raise ProblemError(406, f"Only FHIR JSON is served: _format=json ({MEDIA_TYPE}).")
+    accept = request.headers.get("accept")
+    if accept and not any(_takes_json(media) for media in accept.split(",")):
+        raise ProblemError(406, f"Only FHIR JSON is served: accept {MEDIA_TYPE}.")
+
+
+def _takes_json(media_range: str) -> bool:
+    """Whether one range of an Accept header takes FHIR JSON (a quality of 0 refuses)."""
+    media, *parameters = (part.strip().lower() for part in media_range.split(";"))
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip() == "q" and value.strip().rstrip("0").rstrip(".") in ("0", ""):
+            return False
+    return media in ("*/*", "application/*", *ACCEPTED)
+
+
+router = APIRouter(prefix=FHIR_PREFIX, tags=["fhir"], dependencies=[Depends(json_acceptable)])
 MAX_UPLOAD = 32 * 1024 * 1024
 BUNDLE_TYPES = ("transaction", "collection")
 OUTCOME_CS = f"{CS}/import-outcome"
@@ -131,7 +156,7 @@ BundleDep = Annotated[dict[str, Any], Depends(bundle_body)]
             "description": "The patient's whole record as a FHIR R4 searchset Bundle",
             "content": {MEDIA_TYPE: {"schema": _BUNDLE_SCHEMA}},
         },
-        **_problems(401, 404, 422),
+        **_problems(401, 404, 406, 422),
     },
     dependencies=[Depends(allow(*EVERYONE))],
     summary="A patient's whole record as a FHIR R4 Bundle (Patient/$everything)",
@@ -148,7 +173,7 @@ def everything(patient_id: PatientId, session: SessionDep, actor: ActorDep) -> A
             "description": "What was imported, already present, unused and rejected",
             "content": {MEDIA_TYPE: {"schema": _OUTCOME_SCHEMA}},
         },
-        **_problems(401, 403, 413, 415, 422),
+        **_problems(401, 403, 406, 413, 415, 422),
     },
     openapi_extra={
         "requestBody": {
