@@ -334,3 +334,47 @@ def test_a_byte_order_mark_is_read_past_and_utf16_is_named(db, world, tmp_path):
         "UTF-16" in report.problems[0].reason
         and "save the file as UTF-8" in report.problems[0].reason
     )
+
+
+def _linked_ratings(db, clinic_id: str) -> Counter[bool]:
+    """How many of a clinic's pain ratings are linked to their visit, and how many not."""
+    with db.transaction() as session:
+        links = session.scalars(
+            select(PainRating.encounter_id).where(PainRating.clinic_id == clinic_id)
+        ).all()
+    return Counter(link is not None for link in links)
+
+
+def test_batches_planned_in_workers_store_as_the_importer_would(db, world, tmp_path, monkeypatch):
+    """In a large import, worker processes plan each batch's rows while the importer writes
+    the one before. What they cannot plan alone — a batch already held (imported again),
+    resources of patients imported before, links to visits imported before — is stored by
+    the importer with its lookups: the outcome is the same as one import of everything."""
+    from benchmarks.bench_fhir_import import write_registry
+
+    files, lines = write_registry(tmp_path / "registry", 4)
+    by_name = {path.name: path for path in files}
+    monkeypatch.setattr(importer, "_workers", lambda paths: 2)
+
+    whole = Importer(db, world.admin_b, batch_size=60).import_files(files)
+    assert whole.problem_count == 0 and whole.read == lines
+    expected = stored_per_patient(db, world.admin_b.clinic_id)
+    assert _linked_ratings(db, world.admin_b.clinic_id) == Counter({True: 4 * 18})
+
+    # Patients and their visits first. Then their ratings with the patients sent again
+    # (links to visits imported before), and then the rest without the patients (patients
+    # imported before): the importer looks up what the workers could not.
+    visits = [by_name[n] for n in ("Patient.ndjson", "Condition.ndjson", "Encounter.ndjson")]
+    ratings = [by_name["Patient.ndjson"], by_name["Observation.ndjson"]]
+    rest = [path for path in files if path not in visits and path not in ratings]
+    for part in (visits, ratings, rest):
+        report = Importer(db, world.admin_a, batch_size=60).import_files(part)
+        assert report.problem_count == 0, report.problems
+    assert stored_per_patient(db, world.admin_a.clinic_id) == expected
+    assert _linked_ratings(db, world.admin_a.clinic_id) == Counter({True: 4 * 18})
+
+    # All of it again: nothing is stored twice.
+    before = counts(db)
+    again = Importer(db, world.admin_a, batch_size=60).import_files(files)
+    assert again.stored_total == 0 and again.already == whole.stored_total
+    assert counts(db) == before

@@ -24,8 +24,9 @@ Validation uses :func:`hipspine.fhir.validate.problem` (structural, agrees with 
 
 Speed: a large NDJSON import reads, validates and maps its lines on every core (forked
 worker processes, which touch no database), each resource arriving as a row already in the
-database driver's form; the importer only resolves patients and ids and hands whole batches
-to the driver (``executemany`` on SQLite, ``COPY`` on PostgreSQL).
+database driver's form. Once every line is read, the workers plan each batch of whole
+patients (ids, patients and links resolved, :func:`_plan_batch`) while the importer hands
+the batch before to the driver (``executemany`` on SQLite, ``COPY`` on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from itertools import accumulate
 from pathlib import Path
@@ -378,16 +380,6 @@ class _Pending(NamedTuple):
     """The id of the patient it is about, as the source names it (None for a Patient)."""
 
 
-class _Linking(NamedTuple):
-    """A record whose links are resolved once its whole unit of work has ids."""
-
-    table: str
-    record_id: str
-    owner: str
-    unit: tuple[Any, ...]
-    values: tuple[Any, ...]
-
-
 def _key(resource: Mapping[str, Any]) -> tuple[str, str]:
     meta = resource.get("meta")
     system = meta.get("source") if isinstance(meta, dict) else None
@@ -424,20 +416,17 @@ def _relinked(
     links: tuple[tuple[int, str], ...],
     records: Mapping[tuple[str, str], tuple[str, str]],
     owner: str,
-    final: bool = False,
-) -> tuple[Any, ...] | None:
+) -> tuple[Any, ...]:
     """``values`` with each link turned from the source's id into the id of the record it
     became among ``records`` ((table, source id) → (record id, patient)) — left out where
-    that record is another patient's — or None if one is not among them (unless ``final``:
-    then it is left out too). Unchanged values come back as they are, not copied."""
+    that record is not among them, or is another patient's. Unchanged values come back as
+    they are, not copied."""
     changed: list[Any] | None = None
     for index, linked in links:
         source = values[index]
         if source is None:
             continue
         found = records.get((linked, source))
-        if found is None and not final:
-            return None
         target = found[0] if found is not None and found[1] == owner else None
         if target != source:
             if changed is None:
@@ -453,6 +442,189 @@ def _links(dialect: Dialect, table: str) -> tuple[tuple[int, str], ...]:
     return tuple(
         (prepared.index(column), linked) for column, linked in LINKS.get(table, {}).items()
     )
+
+
+@dataclass
+class _Held:
+    """What the database already holds that a unit of work names: nothing looked up for a
+    first import (a resource the clinic holds then breaks a unique key, and the unit is
+    stored again with its lookups: :meth:`Importer._commit`)."""
+
+    seen: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    """(type, source system, source id) of a resource held → the record (or patient) it
+    became."""
+    taken: dict[str, dict[str, str]] = field(default_factory=lambda: {"patient": {}})
+    """Table → ids already taken in it (by any clinic: ids are global)."""
+    patients: dict[str, str] = field(default_factory=dict)
+    """Source id of a patient not in the unit → the clinic's patient it became."""
+    rejected: set[str] = field(default_factory=set)
+    """Source ids of Patients rejected in this import (:attr:`Report.rejected_patients`)."""
+
+
+class _Unit(NamedTuple):
+    """Who stores a unit of work, where and when: the same for all of its rows."""
+
+    dialect: Dialect
+    clinic_id: str
+    stamp: datetime
+    user_id: str | None
+
+
+@dataclass
+class _Plan:
+    """A unit of work's rows, ready for the database driver, and what it did."""
+
+    patients: list[tuple[Any, ...]]
+    rows: dict[str, list[tuple[Any, ...]]]
+    """Table → its rows, each link turned into the linked record's id."""
+    sources: list[tuple[Any, ...]]
+    """The ``fhir_source`` rows: one per stored resource."""
+    received: list[str]
+    """Patients who received data (audited ``import``)."""
+    refused: list[str]
+    """Patients the source addressed that are not of this clinic (audited as refused)."""
+    report: Report
+    unknown_links: dict[str, set[str]]
+    """Linked table → source ids linked to but not in the unit: left out unless
+    :meth:`Importer._linked_records` finds them among records imported before."""
+
+
+@dataclass
+class _Placed:
+    """A unit of work with every resource given its record id and patient, its links not
+    yet resolved (:meth:`finish`)."""
+
+    unit: _Unit
+    patients: list[tuple[Any, ...]]
+    records: list[tuple[str, str, str, tuple[Any, ...]]]
+    """(table, record id, patient, values with links as the source names them)."""
+    placed: dict[tuple[str, str], tuple[str, str]]
+    """(table, source id) → (record id, patient) of each record of the unit."""
+    sources: list[tuple[Any, ...]]
+    touched: dict[str, bool]
+    refused: set[str]
+    report: Report
+    unknown_links: dict[str, set[str]]
+
+    def finish(self, found: Mapping[tuple[str, str], tuple[str, str]]) -> _Plan:
+        """The plan, each link resolved among the unit's records and ``found`` (records
+        imported before); a link to neither, or to another patient's record, is left out."""
+        dialect, clinic, stamp = self.unit.dialect, self.unit.clinic_id, self.unit.stamp
+        known = {**found, **self.placed} if found else self.placed
+        rows: dict[str, list[tuple[Any, ...]]] = {}
+        units: dict[str, tuple[Any, ...]] = {}
+        for table, record_id, owner, values in self.records:
+            unit = units.get(table)
+            if unit is None:
+                unit = units[table] = _layout(dialect, table).unit(
+                    clinic_id=clinic, created_at=stamp, created_by=self.unit.user_id
+                )
+            relinked = _relinked(values, _links(dialect, table), known, owner)
+            rows.setdefault(table, []).append((record_id, owner, *unit, *relinked))
+        for table, table_rows in rows.items():
+            self.report.stored[table] += len(table_rows)
+        received = {source[0] for source in self.sources}
+        link_unit = _layout(dialect, "fhir_source").unit(clinic_id=clinic, imported_at=stamp)
+        return _Plan(
+            self.patients,
+            rows,
+            [(*source, *link_unit) for source in self.sources],
+            [pid for pid in self.touched if pid in received],
+            sorted(self.refused),
+            self.report,
+            self.unknown_links,
+        )
+
+
+def _place(unit: _Unit, resources: list[_Pending], held: _Held) -> _Placed:
+    """Give each resource of a unit of work (whole patients) its record id and patient.
+
+    A resource already held (:attr:`_Held.seen`) is counted, not stored again; one sent
+    twice with other content is named (:func:`_again`); one whose patient is neither in
+    the unit nor held is refused, as the patient of another clinic or of none.
+    """
+    report = Report()  # counts of this unit, merged only after commit
+    patients = [p for p in resources if p.kind == "Patient"]
+    records = [p for p in resources if p.kind != "Patient"]
+    seen, taken = held.seen, held.taken
+    dialect = unit.dialect
+    patient_ids: dict[str, str] = {}
+    sources: list[tuple[Any, ...]] = []
+    new_patients: list[tuple[Any, ...]] = []
+    patient_unit = _layout(dialect, "patient").unit(
+        clinic_id=unit.clinic_id, created_at=unit.stamp, updated_at=unit.stamp
+    )
+    # What each resource of this unit was, so one sent twice with other content is named,
+    # not counted as already present.
+    first: dict[tuple[str, str, str], _Pending] = {}
+    for pending in patients:
+        key = (pending.kind, pending.source_system, pending.source_id)
+        if key in seen:
+            patient_ids[pending.source_id] = seen[key]
+            _again(report, first.get(key), pending)
+            continue
+        record_id = _free(pending.source_id, taken["patient"])
+        new_patients.append((record_id, *patient_unit, *pending.values))
+        seen[key] = patient_ids[pending.source_id] = record_id
+        first[key] = pending
+        sources.append(_link(pending, record_id, record_id))
+    report.patients_created += len(new_patients)
+    report.stored["patient"] += len(new_patients)
+
+    patient_ids.update(held.patients)
+    touched: dict[str, bool] = dict.fromkeys(patient_ids.values(), True)
+    placed: dict[tuple[str, str], tuple[str, str]] = {}
+    rows: list[tuple[str, str, str, tuple[Any, ...]]] = []
+    refused: set[str] = set()
+    for pending in records:
+        key = (pending.kind, pending.source_system, pending.source_id)
+        if key in seen:
+            _again(report, first.get(key), pending)
+            continue
+        owner = patient_ids.get(pending.patient or "")
+        if owner is None:
+            refused.add(pending.patient or "")
+            why = (
+                "its Patient was rejected in this import"
+                if pending.patient in held.rejected
+                else "not found in this clinic (import its Patient first)"
+            )
+            report.problem(
+                pending.file,
+                pending.where,
+                f"{pending.kind}.subject: patient {pending.patient}: {why}",
+            )
+            continue
+        table = pending.table
+        record_id = _free(pending.source_id, taken.setdefault(table, {}))
+        seen[key] = record_id
+        first[key] = pending
+        placed[(table, pending.source_id)] = (record_id, owner)
+        rows.append((table, record_id, owner, pending.values))
+        sources.append(_link(pending, owner, record_id))
+        touched.setdefault(owner, False)
+    unknown_links: dict[str, set[str]] = {}
+    for table, _, _, values in rows:
+        for index, linked in _links(dialect, table):
+            source = values[index]
+            if source is not None and (linked, source) not in placed:
+                unknown_links.setdefault(linked, set()).add(source)
+    return _Placed(
+        unit, new_patients, rows, placed, sources, touched, refused, report, unknown_links
+    )
+
+
+def _outside(pending: list[_Pending]) -> set[str]:
+    """The source ids of the patients a unit's resources are about that are not in it."""
+    sent = {p.source_id for p in pending if p.kind == "Patient"}
+    return {p.patient for p in pending if p.patient and p.patient not in sent}
+
+
+def _unpickled(batch: list[list[bytes]]) -> list[list[_Pending]]:
+    return [
+        [pending for blob in group for pending in map(_Pending._make, pickle.loads(blob))]
+        for group in batch
+    ]
 
 
 class _Preparer:
@@ -549,7 +721,7 @@ class _Preparer:
                 by_patient.setdefault(owner, (number, []))[1].append(tuple(pending))
         # The scratch file is private to this process and read back only by it.
         rows = [
-            (owner, file_no, first, pickle.dumps(resources, protocol=5))
+            (owner, file_no, first, len(resources), pickle.dumps(resources, protocol=5))
             for owner, (first, resources) in by_patient.items()
         ]
         return rows, report
@@ -596,7 +768,7 @@ def _blocks(path: Path) -> Iterator[_Block]:
             handle.seek(offset)  # the rest of the line cut off is read with the next block
 
 
-_Staged = tuple[list[tuple[str, int, int, bytes]], Report]
+_Staged = tuple[list[tuple[str, int, int, int, bytes]], Report]
 _worker: _Preparer | None = None
 
 
@@ -608,6 +780,17 @@ def _start_worker(preparer: _Preparer) -> None:
 def _prepare_block(file_no: int, path: str, block: _Block) -> _Staged:
     assert _worker is not None
     return _worker.block(file_no, path, block)
+
+
+def _plan_batch(batch: list[list[bytes]], who: tuple[str, datetime, str | None]) -> _Plan | None:
+    """A batch of whole patients planned as a first import is, with nothing looked up
+    (``who``: the clinic, time stamp and user of :class:`_Unit`); None if a resource in it
+    is about a patient outside it, whom only the importer can look up."""
+    assert _worker is not None
+    pending = [p for group in _unpickled(batch) for p in group]
+    if _outside(pending):
+        return None
+    return _place(_Unit(_worker.dialect, *who), pending, _Held()).finish({})
 
 
 WORKERS_FROM_BYTES = 8_000_000
@@ -715,71 +898,123 @@ class Importer:
         # them again and again while rows come and go, and forked workers leave their
         # memory pages shared (the order Python's gc documentation gives for forking).
         gc.freeze()
+        # Forked workers inherit the preparer; they touch no database, console or log.
+        pool = (
+            ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_start_worker,
+                initargs=(self.preparer,),
+            )
+            if workers
+            else None
+        )
         try:
             staged.executescript(
                 "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-                "CREATE TABLE staged (patient TEXT, file INTEGER, line INTEGER, pending BLOB)"
+                "CREATE TABLE staged"
+                " (patient TEXT, file INTEGER, line INTEGER, resources INTEGER, pending BLOB)"
             )
-            self._stage(paths, workers, staged)
-            self._by_patient(staged)
+            self._stage(paths, pool, workers, staged)
+            self._by_patient(staged, pool, workers)
         finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
             gc.unfreeze()
             staged.close()
 
-    def _stage(self, paths: list[Path], workers: int, staged: sqlite3.Connection) -> None:
-        """Prepare every line (in ``workers`` processes, or in this one) into ``staged``."""
-        if not workers:
+    def _stage(
+        self,
+        paths: list[Path],
+        pool: ProcessPoolExecutor | None,
+        workers: int,
+        staged: sqlite3.Connection,
+    ) -> None:
+        """Prepare every line (in the ``pool``'s processes, or in this one) into ``staged``."""
+        if pool is None:
             for file_no, path in enumerate(paths):
                 for block in _blocks(path):
                     self._staged(staged, self.preparer.block(file_no, str(path), block))
             return
-        # Forked workers inherit the preparer; they touch no database, console or log.
-        pool = ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_start_worker,
-            initargs=(self.preparer,),
-        )
         waiting: deque[Future[_Staged]] = deque()
-        try:
-            for file_no, path in enumerate(paths):
-                for block in _blocks(path):
-                    waiting.append(pool.submit(_prepare_block, file_no, str(path), block))
-                    # A few blocks in flight per worker: enough to keep them busy, and
-                    # memory stays flat however large the files.
-                    if len(waiting) >= 3 * workers:
-                        self._staged(staged, waiting.popleft().result())
-            while waiting:
-                self._staged(staged, waiting.popleft().result())
-        finally:
-            pool.shutdown(cancel_futures=True)
+        for file_no, path in enumerate(paths):
+            for block in _blocks(path):
+                waiting.append(pool.submit(_prepare_block, file_no, str(path), block))
+                # A few blocks in flight per worker: enough to keep them busy, and memory
+                # stays flat however large the files.
+                if len(waiting) >= 3 * workers:
+                    self._staged(staged, waiting.popleft().result())
+        while waiting:
+            self._staged(staged, waiting.popleft().result())
 
     def _staged(self, staged: sqlite3.Connection, prepared: _Staged) -> None:
         rows, report = prepared
-        staged.executemany("INSERT INTO staged VALUES (?, ?, ?, ?)", rows)
+        staged.executemany("INSERT INTO staged VALUES (?, ?, ?, ?, ?)", rows)
         before = self.report.read
         self.report.add(report)
         if before // 10_000 != self.report.read // 10_000:
             self._progress()  # staging is a first pass: show it moving
 
-    def _by_patient(self, staged: sqlite3.Connection) -> None:
-        batch: list[list[_Pending]] = []
-        group: list[_Pending] = []
-        size, current = 0, None
-        order = "SELECT patient, pending FROM staged ORDER BY patient, file, line"
-        for owner, blob in staged.execute(order):
+    def _by_patient(
+        self, staged: sqlite3.Connection, pool: ProcessPoolExecutor | None, workers: int
+    ) -> None:
+        """Store what ``staged`` holds, a batch of whole patients per transaction.
+
+        With worker processes, they plan each batch (:func:`_plan_batch`) while the
+        importer writes the one before, so the writing is most of what is left here.
+        """
+        if pool is None:
+            for batch in self._batches(staged):
+                self._commit(_unpickled(batch))
+                self._progress()
+            return
+        waiting: deque[tuple[list[list[bytes]], Future[_Plan | None]]] = deque()
+        # A small first batch: the writing starts as soon as one is planned.
+        for batch in self._batches(staged, first=self.batch_size // 8):
+            who = (self.clinic_id, now(), self.actor.user_id)
+            waiting.append((batch, pool.submit(_plan_batch, batch, who)))
+            if len(waiting) > 1:  # one batch planned ahead
+                self._commit_planned(*waiting.popleft())
+        while waiting:
+            self._commit_planned(*waiting.popleft())
+
+    def _batches(
+        self, staged: sqlite3.Connection, first: int | None = None
+    ) -> Iterator[list[list[bytes]]]:
+        """The staged rows (each a patient's resources of a block, pickled), grouped by
+        patient, in batches of about :attr:`batch_size` resources (the first of about
+        ``first``)."""
+        batch: list[list[bytes]] = []
+        group: list[bytes] = []
+        size, current, limit = 0, None, first or self.batch_size
+        order = "SELECT patient, resources, pending FROM staged ORDER BY patient, file, line"
+        for owner, resources, blob in staged.execute(order):
             if owner != current:
                 if group:
                     batch.append(group)
-                size, group, current = size + len(group), [], owner
-                if size >= self.batch_size:
-                    self._commit(batch)
-                    self._progress()
-                    batch, size = [], 0
-            group.extend(map(_Pending._make, pickle.loads(blob)))
+                group, current = [], owner
+                if size >= limit:
+                    yield batch
+                    batch, size, limit = [], 0, self.batch_size
+            group.append(blob)
+            size += resources
         if group:
             batch.append(group)
-        self._commit(batch)
+        if batch:
+            yield batch
+
+    def _commit_planned(self, batch: list[list[bytes]], planned: Future[_Plan | None]) -> None:
+        """Store a batch as a worker planned it; one it could not plan (it names a patient
+        or links to a record outside the batch) or that breaks a unique key (some of it is
+        held already) is stored as :meth:`_commit` stores it, with its lookups."""
+        plan = planned.result()
+        try:
+            stored = plan is not None and self._store_planned(plan)
+        except (IntegrityError, DBAPIError):
+            self._commit(_unpickled(batch), fresh=False)
+        else:
+            if not stored:
+                self._commit(_unpickled(batch))
         self._progress()
 
     def _progress(self) -> None:
@@ -851,11 +1086,7 @@ class Importer:
         if not pending:
             return
         try:
-            self._store(
-                [p for p in pending if p.kind == "Patient"],
-                [p for p in pending if p.kind != "Patient"],
-                fresh=fresh,
-            )
+            self._store(pending, fresh=fresh)
         except (IntegrityError, DBAPIError) as error:
             if fresh:
                 self._commit(patients, fresh=False)
@@ -887,125 +1118,43 @@ class Importer:
             with self.session.begin_nested():
                 yield self.session
 
-    def _store(self, patients: list[_Pending], records: list[_Pending], *, fresh: bool) -> None:
-        report = Report()  # counts of this unit, merged only after commit
+    def _store(self, pending: list[_Pending], *, fresh: bool) -> None:
         with self._transaction() as session:
-            seen, taken = (
-                ({}, {"patient": {}})
+            held = (
+                _Held(rejected=self.report.rejected_patients)
                 if fresh
-                else self._already_imported(session, patients + records)
+                else self._already_imported(session, pending)
             )
-            dialect = session.get_bind().dialect
-            stamp, clinic = now(), self.clinic_id
-            patient_ids: dict[str, str] = {}
-            links: list[tuple[Any, ...]] = []
-            new_patients: list[tuple[Any, ...]] = []
-            patient_unit = _layout(dialect, "patient").unit(
-                clinic_id=clinic, created_at=stamp, updated_at=stamp
-            )
-            # What each resource of this unit was, so one sent twice with other content is
-            # named, not counted as already present.
-            first: dict[tuple[str, str, str], _Pending] = {}
-            for pending in patients:
-                key = (pending.kind, pending.source_system, pending.source_id)
-                if key in seen:
-                    patient_ids[pending.source_id] = seen[key]
-                    _again(report, first.get(key), pending)
-                    continue
-                record_id = _free(pending.source_id, taken["patient"])
-                new_patients.append((record_id, *patient_unit, *pending.values))
-                seen[key] = patient_ids[pending.source_id] = record_id
-                first[key] = pending
-                links.append(_link(pending, record_id, record_id))
-            _insert(session, _layout(dialect, "patient"), new_patients)
-            report.patients_created += len(new_patients)
-            report.stored["patient"] += len(new_patients)
+            held.patients = self._known_patients(session, _outside(pending))
+            unit = _Unit(session.get_bind().dialect, self.clinic_id, now(), self.actor.user_id)
+            placed = _place(unit, pending, held)
+            plan = placed.finish(self._linked_records(session, placed.unknown_links))
+            self._write(session, plan)
+        self.report.add(plan.report)
 
-            unresolved = {p.patient for p in records if p.patient and p.patient not in patient_ids}
-            patient_ids.update(self._known_patients(session, unresolved))
-            by_table: dict[str, list[tuple[Any, ...]]] = {}
-            units: dict[str, tuple[Any, ...]] = {}
-            touched: dict[str, bool] = dict.fromkeys(patient_ids.values(), True)
-            # (table, source id) → (record id, patient) of this unit, for links to resolve
-            placed: dict[tuple[str, str], tuple[str, str]] = {}
-            linking: list[_Linking] = []
-            refused: set[str] = set()  # patients addressed that are not of this clinic
-            for pending in records:
-                key = (pending.kind, pending.source_system, pending.source_id)
-                if key in seen:
-                    _again(report, first.get(key), pending)
-                    continue
-                owner = patient_ids.get(pending.patient or "")
-                if owner is None:
-                    refused.add(pending.patient or "")
-                    why = (
-                        "its Patient was rejected in this import"
-                        if pending.patient in self.report.rejected_patients
-                        else "not found in this clinic (import its Patient first)"
-                    )
-                    report.problem(
-                        pending.file,
-                        pending.where,
-                        f"{pending.kind}.subject: patient {pending.patient}: {why}",
-                    )
-                    continue
-                table = pending.table
-                record_id = _free(pending.source_id, taken.setdefault(table, {}))
-                seen[key] = record_id
-                first[key] = pending
-                unit = units.get(table)
-                if unit is None:
-                    unit = units[table] = _layout(dialect, table).unit(
-                        clinic_id=clinic, created_at=stamp, created_by=self.actor.user_id
-                    )
-                placed[(table, pending.source_id)] = (record_id, owner)
-                values = _relinked(pending.values, _links(dialect, table), placed, owner)
-                if values is None:  # links to records not (yet) placed in this unit
-                    linking.append(_Linking(table, record_id, owner, unit, pending.values))
-                else:
-                    by_table.setdefault(table, []).append((record_id, owner, *unit, *values))
-                links.append(_link(pending, owner, record_id))
-                touched.setdefault(owner, False)
-            for table, row in self._linked(session, linking, placed):
-                by_table.setdefault(table, []).append(row)
-            for table in sorted(by_table, key=lambda name: _LINK_DEPTH[name]):  # linked first
-                rows = by_table[table]
-                _insert(session, _layout(dialect, table), rows)
-                report.stored[table] += len(rows)
-            link_unit = _layout(dialect, "fhir_source").unit(clinic_id=clinic, imported_at=stamp)
-            _insert(
-                session, _layout(dialect, "fhir_source"), [(*link, *link_unit) for link in links]
-            )
-            received = {link[0] for link in links}
-            append_audit(session, self.actor, "import", [pid for pid in touched if pid in received])
-            # A write to a patient this clinic does not have is refused and audited as a
-            # refused read is: under the id the source addressed, which reveals nothing.
-            append_audit(session, self.actor, "import", sorted(refused), outcome="refused")
-        self.report.add(report)
+    def _store_planned(self, plan: _Plan) -> bool:
+        """Store a unit of work planned by a worker (which could not look anything up):
+        False, with nothing stored, if it links to records already in the database, so it
+        must be planned here."""
+        with self._transaction() as session:
+            if self._linked_records(session, plan.unknown_links):
+                return False
+            self._write(session, plan)
+        self.report.add(plan.report)
+        return True
+
+    def _write(self, session: Session, plan: _Plan) -> None:
+        dialect = session.get_bind().dialect
+        _insert(session, _layout(dialect, "patient"), plan.patients)
+        for table in sorted(plan.rows, key=lambda name: _LINK_DEPTH[name]):  # linked first
+            _insert(session, _layout(dialect, table), plan.rows[table])
+        _insert(session, _layout(dialect, "fhir_source"), plan.sources)
+        append_audit(session, self.actor, "import", plan.received)
+        # A write to a patient this clinic does not have is refused and audited as a
+        # refused read is: under the id the source addressed, which reveals nothing.
+        append_audit(session, self.actor, "import", plan.refused, outcome="refused")
 
     # -- helpers -----------------------------------------------------------------------
-
-    def _linked(
-        self,
-        session: Session,
-        rows: list[_Linking],
-        placed: Mapping[tuple[str, str], tuple[str, str]],
-    ) -> Iterator[tuple[str, tuple[Any, ...]]]:
-        """(table, row to store) of ``rows``, each link (:data:`LINKS`) turned from the
-        source's id into the linked record's id, or None where there is no such record of
-        the same patient."""
-        dialect = session.get_bind().dialect
-        elsewhere: dict[str, set[str]] = {}  # linked table → source ids not of this unit
-        for row in rows:
-            for index, linked in _links(dialect, row.table):
-                source = row.values[index]
-                if source is not None and (linked, source) not in placed:
-                    elsewhere.setdefault(linked, set()).add(source)
-        known = {**self._linked_records(session, elsewhere), **placed}
-        for row in rows:
-            values = _relinked(row.values, _links(dialect, row.table), known, row.owner, True)
-            assert values is not None  # every link is found or left out
-            yield row.table, (row.record_id, row.owner, *row.unit, *values)
 
     def _linked_records(
         self, session: Session, wanted: Mapping[str, set[str]]
@@ -1034,12 +1183,10 @@ class Importer:
                     found[(table, record_id)] = (record_id, patient_id)
         return found
 
-    def _already_imported(
-        self, session: Session, pending: list[_Pending]
-    ) -> tuple[dict[tuple[str, str, str], str], dict[str, dict[str, str]]]:
+    def _already_imported(self, session: Session, pending: list[_Pending]) -> _Held:
         """Resources this clinic already holds, and the ids already taken in each table.
 
-        Returns (key → the record or patient id it became, table → {taken id: its clinic}).
+        Returns them as :attr:`_Held.seen` and :attr:`_Held.taken`.
         A resource is held when ``fhir_source`` records it, or when its id is already a
         record of this clinic in its table (a hipspine export re-imported into its clinic).
         Every lookup uses a unique index, so its cost does not grow with the database.
@@ -1078,7 +1225,7 @@ class Importer:
             for p in items:
                 if in_use.get(p.source_id) == self.clinic_id:
                     found[(p.kind, p.source_system, p.source_id)] = p.source_id
-        return found, taken
+        return _Held(seen=found, taken=taken, rejected=self.report.rejected_patients)
 
     @staticmethod
     def _ids_in_use(session: Session, table: str, ids: set[str]) -> dict[str, str]:
