@@ -31,6 +31,23 @@ from hipspine.store.records import Records
 DAY0 = date(2025, 11, 17)
 
 
+def pain_rating(
+    subject: str, value: int = 4, rid: str | None = None, **more: Any
+) -> dict[str, Any]:
+    """A FHIR pain-severity Observation (LOINC 72514-3, 0–10) about the patient that
+    ``subject`` references, on 2025-11-17; ``more`` elements are added or replaced."""
+    return {
+        "resourceType": "Observation",
+        **({"id": rid} if rid is not None else {}),
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+        "subject": {"reference": subject},
+        "effectiveDateTime": "2025-11-17",
+        "valueInteger": value,
+        **more,
+    }
+
+
 def imported_ids(db: Database, clinic_id: str, table: str, source_ids: list[str]) -> dict[str, str]:
     """Source id → the id of the record of ``table`` (or patient) it became in the clinic.
 

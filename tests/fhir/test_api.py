@@ -23,7 +23,7 @@ from hipspine.store.db import Database
 from hipspine.store.models import Patient, is_record_id
 from hipspine.store.records import Records
 from hipspine.web import WebOptions, create_app
-from tests.fhir.support import counts, imported_ids, johns_record
+from tests.fhir.support import counts, imported_ids, johns_record, pain_rating
 from tests.web.conftest import CHEAP
 from tests.web.world import PASSWORD, World, build_world
 
@@ -158,14 +158,7 @@ def test_upload_reports_unused_and_rejected_entries_and_keeps_the_rest(http, peo
     subject = {"reference": f"urn:uuid:{patient_id}"}
 
     def pain(value: int) -> dict:
-        return {
-            "resourceType": "Observation",
-            "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
-            "subject": subject,
-            "effectiveDateTime": "2025-11-17",
-            "valueInteger": value,
-        }
+        return pain_rating(subject["reference"], value)
 
     data = {
         "resourceType": "Bundle",
@@ -218,17 +211,7 @@ def test_records_of_another_systems_ids_are_reachable_through_the_api(http, peop
                     "name": [{"family": "Ehr", "given": ["Pat"]}],
                 }
             },
-            {
-                "resource": {
-                    "resourceType": "Observation",
-                    "id": "obs-1",
-                    "status": "final",
-                    "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
-                    "subject": {"reference": "Patient/pat-123"},
-                    "effectiveDateTime": "2025-11-17",
-                    "valueInteger": 5,
-                }
-            },
+            {"resource": pain_rating("Patient/pat-123", 5, "obs-1")},
         ],
     }
     uploaded = _upload(http, people, data)
@@ -277,16 +260,11 @@ def test_a_resource_nested_absurdly_deep_is_rejected_and_the_rest_kept(http, peo
             },
             {
                 "fullUrl": "urn:uuid:0e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b",
-                "resource": {
-                    "resourceType": "Observation",
-                    "status": "final",
-                    "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
-                    "subject": {"reference": f"urn:uuid:{patient_id}"},
-                    "effectiveDateTime": "2025-11-17",
-                    "valueInteger": 4,
-                    "extension": [{"url": "https://example.org/x", "valueString": "x",
-                                   "nest": "NEST"}],
-                },
+                "resource": pain_rating(
+                    f"urn:uuid:{patient_id}",
+                    extension=[{"url": "https://example.org/x", "valueString": "x",
+                                "nest": "NEST"}],
+                ),
             },
         ],
     }  # fmt: skip
@@ -331,15 +309,7 @@ def test_upload_is_for_staff_only_and_into_their_own_clinic(http, people):
     assert [e.outcome for e in people.audit_for(refused.headers["X-Request-ID"])] == ["refused"]
     # A record pointing at another clinic's patient is "not found", never written there.
     bea = people.clinics["B"].patients["own"]
-    pain = {
-        "resourceType": "Observation",
-        "id": "pain-x",
-        "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
-        "subject": {"reference": f"Patient/{bea}"},
-        "effectiveDateTime": "2025-11-17",
-        "valueInteger": 4,
-    }
+    pain = pain_rating(f"Patient/{bea}", rid="pain-x")
     data = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": pain}]}
     before = counts(people.db)
     response = _upload(http, people, data)

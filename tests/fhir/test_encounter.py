@@ -32,7 +32,7 @@ from hipspine.store.models import (
     TherapyRegimen,
 )
 from hipspine.web.demo import seed_john
-from tests.fhir.support import counts, imported_ids
+from tests.fhir.support import counts, imported_ids, pain_rating
 
 LINKED = {  # record → its link column
     Encounter: "episode_id",
@@ -186,16 +186,7 @@ PATIENT = {"resourceType": "Patient", "id": "ehr-p1", "name": [{"text": "Pat Ehr
 
 
 def _pain(encounter_ref: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "id": "ehr-pain-1",
-        "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
-        "subject": {"reference": "Patient/ehr-p1"},
-        "encounter": {"reference": encounter_ref},
-        "effectiveDateTime": "2025-11-17",
-        "valueInteger": 6,
-    }
+    return pain_rating("Patient/ehr-p1", 6, "ehr-pain-1", encounter={"reference": encounter_ref})
 
 
 def _imported(db: Database, world: Any, table: str, source_id: str) -> str:

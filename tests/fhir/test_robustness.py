@@ -16,7 +16,7 @@ from hipspine.fhir._common import RECORD_NUMBER
 from hipspine.fhir.importer import Importer
 from hipspine.store.models import FhirSource, PainRating
 from hipspine.store.records import Records
-from tests.fhir.support import bundles_as_ndjson, counts
+from tests.fhir.support import bundles_as_ndjson, counts, pain_rating
 
 
 def test_bad_lines_are_reported_and_the_rest_imported(db, world, synthea_bundles, tmp_path):
@@ -86,12 +86,7 @@ def test_a_killed_import_leaves_whole_patients_and_resumes_without_duplicates(
 
 
 def test_another_clinics_patient_is_not_found(db, world):
-    rating = {
-        "resourceType": "Observation", "id": "obs-1", "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
-        "subject": {"reference": f"Patient/{world.bea}"},
-        "effectiveDateTime": "2025-11-17", "valueInteger": 4,
-    }  # fmt: skip
+    rating = pain_rating(f"Patient/{world.bea}", rid="obs-1")
     before = counts(db)
     report = Importer(db, world.admin_a).import_bundle(
         {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": rating}]}
@@ -182,13 +177,7 @@ def test_a_patient_the_database_refuses_is_reported_and_the_rest_imported(db, wo
         for n in range(4)
     ]  # fmt: skip
     (folder / "Patient.ndjson").write_text("".join(json.dumps(p) + "\n" for p in patients))
-    pain = [
-        {"resourceType": "Observation", "id": f"o{n}", "status": "final",
-         "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
-         "subject": {"reference": f"Patient/p{n}"}, "effectiveDateTime": "2024-05-01",
-         "valueInteger": 4}
-        for n in range(4)
-    ]  # fmt: skip
+    pain = [pain_rating(f"Patient/p{n}", rid=f"o{n}") for n in range(4)]
     (folder / "Observation.ndjson").write_text("".join(json.dumps(o) + "\n" for o in pain))
 
     report = Importer(db, world.admin_a).import_files(sorted(folder.iterdir()))
@@ -247,12 +236,7 @@ def test_a_resource_sent_twice_with_other_content_is_named_not_counted_as_presen
 def test_a_resource_whose_patient_was_rejected_says_so(db, world, tmp_path):
     """Not "import its Patient first": the user just did, and its problem is listed."""
     patient = {"resourceType": "Patient", "id": "z1", "name": [{"text": "Zed"}], "gender": "x"}
-    rating = {
-        "resourceType": "Observation", "id": "z1-pain", "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
-        "subject": {"reference": "Patient/z1"},
-        "effectiveDateTime": "2025-11-17", "valueInteger": 4,
-    }  # fmt: skip
+    rating = pain_rating("Patient/z1", rid="z1-pain")
     (tmp_path / "Patient.ndjson").write_text(json.dumps(patient) + "\n")
     (tmp_path / "Observation.ndjson").write_text(json.dumps(rating) + "\n")
     report = Importer(db, world.admin_a).import_files(sorted(tmp_path.glob("*.ndjson")))
@@ -267,13 +251,7 @@ def test_a_record_deleted_after_import_stays_deleted_when_the_file_comes_again(d
     """The import's ledger remembers what was imported, not what is there now: a rating a
     clinician deleted (entered against the wrong patient, say) does not come back with the
     next delivery of the same file."""
-    rating = {
-        "resourceType": "Observation", "id": "7e3c1f0a-5b2d-4c8e-9f1a-2b3c4d5e6f70",
-        "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
-        "subject": {"reference": f"Patient/{world.john}"},
-        "effectiveDateTime": "2025-11-17", "valueInteger": 8,
-    }  # fmt: skip
+    rating = pain_rating(f"Patient/{world.john}", 8, "7e3c1f0a-5b2d-4c8e-9f1a-2b3c4d5e6f70")
     data = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": rating}]}
     assert Importer(db, world.admin_a).import_bundle(data).stored["pain_rating"] == 1
     with db.transaction() as session:
@@ -290,12 +268,7 @@ def test_problems_are_listed_in_the_order_of_the_file(db, world):
         return {"resourceType": "Patient", "id": pid, "name": [{"text": pid}]}
 
     def rating(pid: str, value: int) -> dict:
-        return {
-            "resourceType": "Observation", "id": f"{pid}-{value}", "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
-            "subject": {"reference": f"Patient/{pid}"},
-            "effectiveDateTime": "2025-11-17", "valueInteger": value,
-        }  # fmt: skip
+        return pain_rating(f"Patient/{pid}", value, f"{pid}-{value}")
 
     resources = [patient("a"), rating("b", 11), patient("b"), rating("a", 12), rating("a", 13)]
     data = {"resourceType": "Bundle", "type": "collection",

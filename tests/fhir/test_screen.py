@@ -13,7 +13,7 @@ from hipspine.fhir import importer, ndjson
 from hipspine.fhir._common import Invalid, Unused
 from hipspine.fhir.exporter import export_all
 from hipspine.fhir.importer import MAPPERS, Importer
-from tests.fhir.support import bundles_as_ndjson, johns_record
+from tests.fhir.support import bundles_as_ndjson, johns_record, pain_rating
 from tests.fhir.test_imaging import _imaging_patient
 
 
@@ -66,15 +66,7 @@ def test_every_record_of_a_hipspine_export_is_parsed(db, world, tmp_path):
     assert set(kept) == set(MAPPERS) - {"MedicationRequest", "DiagnosticReport"}
 
 
-PAIN = {
-    "resourceType": "Observation",
-    "id": "pain-1",
-    "status": "final",
-    "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
-    "subject": {"reference": "Patient/p1"},
-    "effectiveDateTime": "2025-11-17",
-    "valueInteger": 6,
-}
+PAIN = pain_rating("Patient/p1", 6, "pain-1")
 
 
 @pytest.mark.parametrize(

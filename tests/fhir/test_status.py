@@ -24,7 +24,7 @@ from hipspine.store.models import (
     TherapyRegimen,
 )
 from hipspine.store.records import Records
-from tests.fhir.support import DAY0, imported_ids, johns_record
+from tests.fhir.support import DAY0, imported_ids, johns_record, pain_rating
 
 CS = "https://hipspine.org/fhir/CodeSystem"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -60,12 +60,7 @@ def _unused(report: Report, kind: str) -> dict[str, int]:
 
 
 def _pain(world, rid: str, status: str, value: int = 9) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation", "id": rid, "status": status,
-        "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
-        "subject": {"reference": f"Patient/{world.john}"},
-        "effectiveDateTime": "2025-11-17", "valueInteger": value,
-    }  # fmt: skip
+    return pain_rating(f"Patient/{world.john}", value, rid, status=status)
 
 
 def test_observation_statuses(db, world):
