@@ -4,6 +4,7 @@ killed import resumes without duplicates; a clinic never reaches another's patie
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 
 import pytest
@@ -14,9 +15,12 @@ from sqlalchemy import select
 from hipspine.fhir import importer
 from hipspine.fhir._common import RECORD_NUMBER
 from hipspine.fhir.importer import Importer
-from hipspine.store.models import FhirSource, PainRating
+from hipspine.store import bulk
+from hipspine.store.db import Database
+from hipspine.store.models import Base, FhirSource, PainRating
 from hipspine.store.records import Records
 from tests.fhir.support import bundles_as_ndjson, counts, pain_rating
+from tests.store.seed import make_world
 
 
 def test_bad_lines_are_reported_and_the_rest_imported(db, world, synthea_bundles, tmp_path):
@@ -351,3 +355,62 @@ def test_batches_planned_in_workers_store_as_the_importer_would(db, world, tmp_p
     again = Importer(db, world.admin_a, batch_size=60).import_files(files)
     assert again.stored_total == 0 and again.already == whole.stored_total
     assert counts(db) == before
+
+
+def _contents(db) -> dict[str, list[tuple]]:
+    """Every imported record and ledger row, but for who stored it and when (clinic, user,
+    time stamps), in order."""
+    unit = {"clinic_id", "created_at", "created_by", "updated_at", "imported_at"}
+    with db.engine.connect() as connection:
+        kept = select(FhirSource.record_table).distinct()
+        out = {}
+        for name in ["fhir_source", *connection.scalars(kept)]:
+            table = Base.metadata.tables[name]
+            query = select(*(c for c in table.c if c.name not in unit))
+            if name != "fhir_source":  # the imported records (not those of the clinic's own)
+                query = query.where(table.c.id.in_(select(FhirSource.record_id)))
+            out[name] = sorted(connection.execute(query).all(), key=repr)
+    return out
+
+
+def _counted_images(monkeypatch) -> list[int]:
+    """The size of each image :func:`bulk.insert_packed` is given, from now on."""
+    sizes: list[int] = []
+    write = bulk.insert_packed
+
+    def counted(session, image: bytes) -> None:
+        sizes.append(len(image))
+        write(session, image)
+
+    monkeypatch.setattr(bulk, "insert_packed", counted)
+    return sizes
+
+
+def test_packed_batches_store_what_the_importer_alone_stores(
+    sqlite_template, tmp_path, monkeypatch
+):
+    """On SQLite the workers hand their planned batches over packed in an in-memory
+    database (bulk.pack): every column of every row is as the importer writes it itself."""
+    from benchmarks.bench_fhir_import import write_registry
+
+    files, lines = write_registry(tmp_path / "registry", 4)
+    stored = {}
+    for workers in (2, 0):
+        path = tmp_path / f"workers{workers}.sqlite3"
+        shutil.copyfile(sqlite_template, path)
+        db = Database(f"sqlite:///{path}")
+        try:
+            actor = make_world(db).admin_a
+            monkeypatch.setattr(importer, "_workers", lambda paths, n=workers: n)
+            packed = _counted_images(monkeypatch) if workers else []
+            report = Importer(db, actor, batch_size=60).import_files(files)
+            monkeypatch.undo()
+            assert report.problem_count == 0 and report.read == lines
+            assert bool(packed) == bool(workers)
+            stored[workers] = _contents(db)
+        finally:
+            db.dispose()
+    # Every record and its ledger row, of every kind the registry holds.
+    assert len(stored[2]["fhir_source"]) == report.stored_total
+    assert len(stored[2]) == len(report.stored) + 1
+    assert stored[2] == stored[0]

@@ -26,7 +26,9 @@ Speed: a large NDJSON import reads, validates and maps its lines on every core (
 worker processes, which touch no database), each resource arriving as a row already in the
 database driver's form. Once every line is read, the workers plan each batch of whole
 patients (ids, patients and links resolved, :func:`_plan_batch`) while the importer hands
-the batch before to the driver (``executemany`` on SQLite, ``COPY`` on PostgreSQL).
+the batch before to the driver: on SQLite as an in-memory database the worker packed,
+copied with one ``INSERT … SELECT`` per table (:func:`hipspine.store.bulk.pack`); on
+PostgreSQL with ``COPY``.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
 from itertools import accumulate
@@ -487,6 +489,29 @@ class _Plan:
     unknown_links: dict[str, set[str]]
     """Linked table → source ids linked to but not in the unit: left out unless
     :meth:`Importer._linked_records` finds them among records imported before."""
+    image: bytes | None = None
+    """On SQLite, the rows packed (:func:`hipspine.store.bulk.pack`) by the worker that
+    planned them, to be copied by the database itself (:meth:`packed`)."""
+
+    def tables(self, dialect: Dialect) -> list[tuple[bulk.Layout, list[tuple[Any, ...]]]]:
+        """Its rows by table, in the order they are written: patients, records linked to
+        before the records linking to them, and the ledger last."""
+        return [
+            (_layout(dialect, "patient"), self.patients),
+            *(
+                (_layout(dialect, table), self.rows[table])
+                for table in sorted(self.rows, key=lambda name: _LINK_DEPTH[name])
+            ),
+            (_layout(dialect, "fhir_source"), self.sources),
+        ]
+
+    def packed(self, dialect: Dialect) -> _Plan:
+        """The plan with its rows in one SQLite image instead of lists: one buffer to send to
+        the importer, which then binds no value (see :mod:`hipspine.store.bulk`)."""
+        image = bulk.pack(
+            (layout.table, layout.names, rows) for layout, rows in self.tables(dialect)
+        )
+        return replace(self, patients=[], rows={}, sources=[], image=image)
 
 
 @dataclass
@@ -782,15 +807,19 @@ def _prepare_block(file_no: int, path: str, block: _Block) -> _Staged:
     return _worker.block(file_no, path, block)
 
 
-def _plan_batch(batch: list[list[bytes]], who: tuple[str, datetime, str | None]) -> _Plan | None:
+def _plan_batch(
+    batch: list[list[bytes]], who: tuple[str, datetime, str | None], pack: bool
+) -> _Plan | None:
     """A batch of whole patients planned as a first import is, with nothing looked up
-    (``who``: the clinic, time stamp and user of :class:`_Unit`); None if a resource in it
-    is about a patient outside it, whom only the importer can look up."""
+    (``who``: the clinic, time stamp and user of :class:`_Unit`), its rows packed if
+    ``pack``; None if a resource in it is about a patient outside it, whom only the importer
+    can look up."""
     assert _worker is not None
     pending = [p for group in _unpickled(batch) for p in group]
     if _outside(pending):
         return None
-    return _place(_Unit(_worker.dialect, *who), pending, _Held()).finish({})
+    plan = _place(_Unit(_worker.dialect, *who), pending, _Held()).finish({})
+    return plan.packed(_worker.dialect) if pack else plan
 
 
 WORKERS_FROM_BYTES = 8_000_000
@@ -969,10 +998,14 @@ class Importer:
                 self._progress()
             return
         waiting: deque[tuple[list[list[bytes]], Future[_Plan | None]]] = deque()
+        # Packed on SQLite, unless the import is a step of a caller's transaction (it may
+        # store several batches before the connection goes back to the pool, where an
+        # image is detached: bulk.insert_packed).
+        pack = self.db.is_sqlite and self.session is None
         # A small first batch: the writing starts as soon as one is planned.
         for batch in self._batches(staged, first=self.batch_size // 8):
             who = (self.clinic_id, now(), self.actor.user_id)
-            waiting.append((batch, pool.submit(_plan_batch, batch, who)))
+            waiting.append((batch, pool.submit(_plan_batch, batch, who, pack)))
             if len(waiting) > 1:  # one batch planned ahead
                 self._commit_planned(*waiting.popleft())
         while waiting:
@@ -1144,11 +1177,11 @@ class Importer:
         return True
 
     def _write(self, session: Session, plan: _Plan) -> None:
-        dialect = session.get_bind().dialect
-        _insert(session, _layout(dialect, "patient"), plan.patients)
-        for table in sorted(plan.rows, key=lambda name: _LINK_DEPTH[name]):  # linked first
-            _insert(session, _layout(dialect, table), plan.rows[table])
-        _insert(session, _layout(dialect, "fhir_source"), plan.sources)
+        if plan.image is not None:
+            bulk.insert_packed(session, plan.image)
+        else:
+            for layout, rows in plan.tables(session.get_bind().dialect):
+                _insert(session, layout, rows)
         append_audit(session, self.actor, "import", plan.received)
         # A write to a patient this clinic does not have is refused and audited as a
         # refused read is: under the id the source addressed, which reveals nothing.

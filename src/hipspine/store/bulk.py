@@ -13,13 +13,20 @@ time, ahead of the write (the FHIR importer prepares rows while it reads, on sev
 leaving out the columns only known when the row is stored. :func:`insert_tuples` is the
 bare path for rows already in the driver's form.
 
+On SQLite, rows prepared in another process can cross to the writer already stored:
+:func:`pack` puts them in an in-memory SQLite database and returns its image, and
+:func:`insert_packed` attaches the image and copies each table with one ``INSERT … SELECT``.
+Only one process can write the database, and binding each value of ``executemany`` is about a
+third of its time there; packed, that work is done by the processes that prepared the rows.
+
 Both run inside the caller's transaction (its session's connection), so a failure rolls
 back with everything else the unit of work wrote.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -159,14 +166,13 @@ def insert_tuples(
     if not rows:
         return
     raw = session.connection().connection.driver_connection
-    names = ", ".join(f'"{c}"' for c in columns)
+    names = _names(columns)
     dialect = session.get_bind().dialect
     try:
         if dialect.name == "sqlite":
-            marks = ", ".join("?" * len(columns))
             cursor = raw.cursor()  # type: ignore[union-attr]
             try:
-                cursor.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
+                cursor.executemany(_insert_values(table, columns), rows)
             finally:
                 cursor.close()
             return
@@ -185,4 +191,87 @@ def insert_tuples(
         ) from error
 
 
-__all__ = ["Layout", "insert_rows", "insert_tuples"]
+PACKED = "packed"
+"""The schema name under which :func:`insert_packed` attaches an image to the connection
+(detached when the connection goes back to the pool: :mod:`hipspine.store.db`)."""
+
+
+def pack(tables: Iterable[tuple[str, Sequence[str], Sequence[Sequence[Any]]]]) -> bytes:
+    """Rows in SQLite's driver form, of several tables (name, columns, rows), as the image
+    of an in-memory SQLite database: a table per name with rows, in the order given."""
+    image = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        image.execute("BEGIN")
+        for table, columns, rows in tables:
+            if rows:
+                image.execute(f"CREATE TABLE {_quoted(table)} ({_names(columns)})")
+                image.executemany(_insert_values(table, columns), rows)
+        image.execute("COMMIT")
+        return image.serialize()
+    finally:
+        image.close()
+
+
+def insert_packed(session: Session, image: bytes) -> None:
+    """Insert every row of a :func:`pack` image into the table of its name, table by table in
+    the order they were packed (records before the records that link to them).
+
+    Once per transaction: the image stays attached until the connection goes back to the
+    pool (SQLite detaches nothing while a transaction is open), and attaching a fresh one
+    each time is what keeps SQLite from reading a former image's cached pages.
+    """
+    fairy = session.connection().connection
+    raw: sqlite3.Connection = fairy.driver_connection  # type: ignore[assignment]
+    if fairy.info.get(PACKED):
+        raise RuntimeError("one packed insert per transaction")
+    table = "(attaching)"
+    try:
+        raw.execute(f"ATTACH DATABASE ':memory:' AS {PACKED}")
+        fairy.info[PACKED] = True
+        raw.deserialize(image, name=PACKED)
+        tables = raw.execute(
+            f"SELECT name FROM {PACKED}.sqlite_master WHERE type = 'table' ORDER BY rowid"
+        ).fetchall()
+        for (table,) in tables:
+            columns = [c[1] for c in raw.execute(f"PRAGMA {PACKED}.table_info({_quoted(table)})")]
+            names = _names(columns)
+            raw.execute(
+                f"INSERT INTO main.{_quoted(table)} ({names})"
+                f" SELECT {names} FROM {PACKED}.{_quoted(table)}"
+            )
+    except sqlite3.Error as error:
+        # As insert_tuples raises it: IntegrityError for a broken constraint, no rows shown.
+        raise DBAPIError.instance(
+            f"bulk insert into {table}", None, error, sqlite3.Error
+        ) from error
+
+
+def detach_packed(raw: Any, info: dict[Any, Any]) -> None:
+    """Detach the image :func:`insert_packed` attached to a SQLite connection, if any (the
+    connection is outside any transaction: it is going back to the pool)."""
+    if info.pop(PACKED, False):
+        raw.execute(f"DETACH DATABASE {PACKED}")
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _names(columns: Sequence[str]) -> str:
+    return ", ".join(map(_quoted, columns))
+
+
+def _insert_values(table: str, columns: Sequence[str]) -> str:
+    marks = ", ".join("?" * len(columns))
+    return f"INSERT INTO {_quoted(table)} ({_names(columns)}) VALUES ({marks})"
+
+
+__all__ = [
+    "PACKED",
+    "Layout",
+    "detach_packed",
+    "insert_packed",
+    "insert_rows",
+    "insert_tuples",
+    "pack",
+]

@@ -33,6 +33,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from hipspine.store import bulk
+
 WRITE_LOCK = 7420117
 """PostgreSQL advisory-lock key held by every unit of work and by every audit append."""
 _SNAPSHOT = "hipspine_snapshot"
@@ -165,6 +167,13 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA cache_size=-16384")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+        # Back in the pool, out of its transaction: a bulk insert's image (patient data)
+        # is let go now, not when the connection is next used.
+        if dbapi_connection is not None:
+            bulk.detach_packed(dbapi_connection, record.info)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
