@@ -120,7 +120,9 @@ def test_a_refused_packed_insert_stores_nothing_and_is_an_integrity_error(
         session.execute(text("UPDATE patient SET name = 'changed' WHERE id = 'packed-patient'"))
         bulk.insert_packed(session, image)
     with sqlite_db.transaction() as session:
-        name = session.execute(text("SELECT name FROM patient WHERE id = 'packed-patient'")).scalar()
+        name = session.execute(
+            text("SELECT name FROM patient WHERE id = 'packed-patient'")
+        ).scalar()
         schemas = {row[1] for row in session.execute(text("PRAGMA database_list"))}
     assert name == "John"
     assert bulk.PACKED not in schemas
