@@ -15,7 +15,7 @@ mix: mostly Observations (vital signs, labs, pain), Claims, Encounters, Procedur
 Both keep the same records, and both are warmed up first on a small file set (code loaded,
 validators and vocabularies built once per process), so the figures are the steady rate of
 a large import. Printed per database: resources read per second (hipspine's the median of
-three imports, with the slowest and fastest), records stored per second, the ratio, and
+five imports, with the slowest and fastest), records stored per second, the ratio, and
 peak resident memory of the importer and of its largest
 worker process at two file sizes (the second four times the first), each import in a fresh
 process, to show memory does not grow with the file.
@@ -50,7 +50,7 @@ from hipspine.store.db import Database
 from hipspine.store.migrate import upgrade
 from hipspine.store.models import Base, Clinic, FhirSource, User, now
 
-RUNS = 3
+RUNS = 5
 CACHE = Path(os.environ.get("HIPSPINE_BENCH_DIR", "var/bench")) / "synthea"
 SYNTHEA_PATIENTS = 6
 
@@ -361,8 +361,9 @@ def bench(
     baseline_lines: int,
 ) -> None:
     # hipspine's import takes a few seconds, so a busy moment of the machine moves it by
-    # a tenth or more: it is timed RUNS times, each into a fresh database, and the median
-    # taken (the slowest and fastest are printed too). The baseline runs for minutes.
+    # a third or more (runs of one benchmark have spread from 21,000 to 31,000 a second):
+    # it is timed RUNS times, each into a fresh database, and the median taken (the
+    # slowest and fastest are printed too). The baseline runs for minutes.
     times = []
     for _ in range(RUNS):
         db = _fresh(url_maker)
