@@ -244,11 +244,12 @@ def test_records_of_another_systems_ids_are_reachable_through_the_api(http, peop
 @pytest.mark.parametrize("depth", [130, 500])
 def test_a_resource_nested_absurdly_deep_is_rejected_and_the_rest_kept(http, people, depth):
     """Hundreds of levels of nesting (no FHIR resource has them) name the entry and reason,
-    as any bad resource does, instead of failing the whole upload."""
+    as any bad resource does, instead of failing the whole upload (a collection: stored a
+    patient at a time)."""
     patient_id = "7d1f6c2a-3b4e-4f5a-8b9c-0d1e2f3a4b5c"
     data = {
         "resourceType": "Bundle",
-        "type": "transaction",
+        "type": "collection",
         "entry": [
             {
                 "fullUrl": f"urn:uuid:{patient_id}",
@@ -352,3 +353,41 @@ def test_a_client_that_takes_no_fhir_json_is_answered_406(http, people):
     for taken in ("application/fhir+json", "application/json", "*/*", "text/html, */*;q=0.8"):
         assert http.get(url, headers={**headers, "Accept": taken}).status_code == 200, taken
     assert http.get(url, params={"_format": "json"}, headers=headers).status_code == 200
+
+
+def test_a_transaction_with_a_rejected_entry_stores_nothing(http, people):
+    """A FHIR transaction is all or nothing: one bad entry (a pain rating of 12 on a 0-10
+    scale) and nothing of the Bundle is stored or audited; the answer is 422 with the
+    OperationOutcome naming the Bundle first, then the entry. Put right, it is stored."""
+    patient_id = "5b8e0c1d-2f3a-4b4c-9d5e-6f7a8b9c0d1e"
+    patient = {"resourceType": "Patient", "id": patient_id, "name": [{"text": "Tran Saction"}]}
+    ratings = [
+        pain_rating(f"urn:uuid:{patient_id}", value=v, rid=rid)
+        for v, rid in ((4, "7c9d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f"),
+                       (12, "8d0e2f3a-4b5c-4d6e-9f7a-8b9c0d1e2f3a"))
+    ]  # fmt: skip
+    data = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"fullUrl": f"urn:uuid:{r['id']}", "resource": r,
+             "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+            for r in (patient, *ratings)
+        ],
+    }  # fmt: skip
+    before = counts(people.db)
+
+    refused = _upload(http, people, data)
+    assert refused.status_code == 422, refused.text
+    outcome = OperationOutcome.model_validate(refused.json())
+    errors = [i for i in outcome.issue if i.severity == "error"]
+    assert errors[0].details.text.startswith("transaction not imported, nothing of it stored")
+    assert errors[1].expression == ["Bundle.entry[2]"] and len(errors) == 2
+    assert _counted(refused.json(), "stored") == {}
+    assert counts(people.db) == before
+    assert people.audit_for(refused.headers["X-Request-ID"]) == []
+
+    data["entry"].pop()
+    stored = _upload(http, people, data)
+    assert stored.status_code == 200, stored.text
+    assert _counted(stored.json(), "stored") == {"patient: stored": 1, "pain_rating: stored": 1}

@@ -6,6 +6,7 @@ way lands with the same visits and episodes linked as when sent with literal ref
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from typing import Any
 
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from hipspine.fhir import bundle
 from hipspine.fhir.exporter import export_patient
 from hipspine.fhir.imaging import CARRIED
-from hipspine.fhir.importer import Importer, Report
+from hipspine.fhir.importer import UNUSED_TYPE, Importer, Report
 from hipspine.store.audit import Actor
 from hipspine.store.db import Database
 from hipspine.store.models import (
@@ -32,6 +33,7 @@ from hipspine.store.models import (
     User,
 )
 from hipspine.web.demo import seed_john
+from tests.fhir.support import counts, pain_rating
 
 _NAMESPACE = uuid.UUID("0b6a4f36-2f4e-4c59-8d0e-6a1c2f1f7e21")
 VISIT_LINKS = (PainRating, StrengthTest, FunctionTest, QuestionnaireResponse)
@@ -250,3 +252,38 @@ def test_an_entry_that_is_not_a_record_to_keep_is_named_not_stored():
     assert list(bundle.entries({**data, "entry": {}})) == [
         (0, None, "Bundle.entry: not a list of entries")
     ]
+
+
+@pytest.mark.parametrize("kind", ["transaction", "collection"])
+def test_a_transaction_is_all_or_nothing_a_collection_a_patient_at_a_time(
+    db, world, tmp_path, kind
+):
+    """FHIR R4 (http.html#transaction): a transaction with a rejected entry stores nothing;
+    a collection stores each patient whole, and reports the bad entry."""
+    ann = {"resourceType": "Patient", "id": "ann", "name": [{"text": "Ann"}]}
+    bob = {"resourceType": "Patient", "id": "bob", "name": [{"text": "Bob"}]}
+    resources = [
+        ann,
+        pain_rating("Patient/ann", 3, "ann-1"),
+        bob,
+        pain_rating("Patient/bob", 5, "bob-1"),
+        pain_rating("Patient/bob", 11, "bob-2"),  # a 0–10 scale
+        {"resourceType": "Claim", "id": "c1"},  # not kept: counted, stops nothing
+    ]
+    path = tmp_path / "sent.json"
+    path.write_text(json.dumps(bundle.build(resources, kind=kind)))
+    before = counts(db)
+
+    report = Importer(db, world.admin_a).import_files([path])
+    assert [p.where for p in report.in_order()] == (
+        ["Bundle", "entry 4"] if kind == "transaction" else ["entry 4"]
+    )
+    assert report.unused[("Claim", UNUSED_TYPE)] == 1 and report.read == 6
+    after = counts(db)
+    if kind == "transaction":
+        assert report.in_order()[0].reason.startswith("transaction not imported")
+        assert report.stored_total == report.patients_created == report.already == 0
+        assert after == before  # audit entries included
+    else:
+        assert report.stored == {"patient": 2, "pain_rating": 2}
+        assert after["pain_rating"] == before["pain_rating"] + 2

@@ -11,6 +11,11 @@ Guarantees:
   resource type) regrouped by patient through a scratch table on disk, in batches of whole
   patients. A batch that fails is retried a patient at a time, so only the bad patient is
   left out (and reported).
+* **A transaction Bundle all or nothing** — as FHIR R4 requires of a transaction
+  (https://hl7.org/fhir/R4/http.html#transaction): if any of its entries is rejected,
+  none is stored, and the rejected entries are reported with one problem naming the Bundle.
+  Entries of what hipspine does not keep are counted as unused and do not stop it. A
+  collection Bundle is stored a patient at a time.
 * **Idempotent and resumable** — every stored resource leaves a ``fhir_source`` row (source
   id, type, clinic, source system) in the transaction that stored it; a resource already recorded
   there, or whose id is already a record of this clinic (a re-imported hipspine export), is
@@ -357,6 +362,10 @@ class Report:
             f"already present {self.already:,} · "
             f"unused {sum(self.unused.values()):,} · rejected {self.problem_count:,}"
         )
+
+
+class _Refused(Exception):
+    """A transaction Bundle with a rejected entry: rolled back whole."""
 
 
 @dataclass
@@ -1075,6 +1084,33 @@ class Importer:
         self._bundle_data(data, str(path))
 
     def _bundle_data(self, data: Mapping[str, Any], name: str) -> None:
+        if data.get("type") != "transaction":
+            self._entries(data, name)
+            return
+        # One transaction (or savepoint of the caller's) around the patients' own.
+        report, caller = self.report, self.session
+        before = (Counter(report.stored), report.already, report.patients_created)
+        rejected = report.problem_count
+        try:
+            with self._transaction() as whole:
+                self.session = whole
+                self._entries(data, name)
+                if report.problem_count > rejected:
+                    raise _Refused
+        except _Refused:
+            report.stored, report.already, report.patients_created = before
+            count = report.problem_count - rejected
+            report.problem(
+                name,
+                "Bundle",
+                f"transaction not imported, nothing of it stored: {count} rejected (listed); "
+                "a FHIR transaction is all or nothing",
+            )
+        finally:
+            self.session = caller
+
+    def _entries(self, data: Mapping[str, Any], name: str) -> None:
+        """A Bundle's entries, stored a patient at a time (each a unit of work)."""
         groups: dict[str, list[_Item]] = {}
         loose: list[_Item] = []
         for index, resource, trouble in bundle.entries(data):

@@ -961,7 +961,17 @@ def _not_kept() -> str:
         "does (a line cut off is parsed, and rejected); it is counted as "
         f'"{importer.UNMARKED}". Nothing is dropped silently: '
         "`hipspine import` prints each count and reason, and `POST /api/fhir` answers with an "
-        "OperationOutcome, for example:\n\n" + _json(_outcome_example()) + "\n\n"
+        "OperationOutcome, for example (a collection Bundle):\n\n"
+        + _json(_outcome_example())
+        + "\n\n"
+        "A transaction Bundle is all or nothing, as FHIR R4 requires of a transaction "
+        "(https://hl7.org/fhir/R4/http.html#transaction): with a rejected entry, as entry 6 "
+        "above, nothing of it is stored or audited, and the answer is 422 with the same "
+        "OperationOutcome, its first error naming the Bundle (`transaction not imported, "
+        "nothing of it stored`). Entries hipspine does not keep are counted as unused and do "
+        "not stop a transaction. A collection Bundle is stored a patient at a time, each "
+        "patient whole or not at all, and the answer is 200 with what was rejected listed. "
+        "`hipspine import` treats a Bundle file the same way, by its type.\n\n"
         "An error of the FHIR API itself (not signed in, no such patient, not a Bundle, too "
         "large) is an OperationOutcome too, as FHIR clients expect, with the HTTP status: one "
         "issue per element at fault (`expression`), its `code` from the R4 issue types "

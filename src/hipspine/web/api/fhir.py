@@ -3,10 +3,12 @@
 * ``GET /api/fhir/Patient/{id}/$everything`` — the patient's record as a searchset Bundle
   (``application/fhir+json``): staff of the patient's clinic, or the patient themselves.
 * ``POST /api/fhir`` — a transaction or collection Bundle imported into the signed-in
-  user's clinic by :class:`hipspine.fhir.importer.Importer`: one patient at a time, all or
-  nothing per patient, idempotent (sending it again changes nothing). The answer is an
-  OperationOutcome listing what was stored, already present, unused (with the reason) and
-  rejected (with the entry and the reason). Staff only.
+  user's clinic by :class:`hipspine.fhir.importer.Importer`, idempotent (sending it again
+  changes nothing). A transaction is all or nothing, as FHIR R4 requires
+  (https://hl7.org/fhir/R4/http.html#transaction): if any entry is rejected, nothing is
+  stored and the answer is 422; a collection is stored a patient at a time, all or nothing
+  per patient. The answer is an OperationOutcome listing what was stored, already present,
+  unused (with the reason) and rejected (with the entry and the reason). Staff only.
 
 Both are authorised by the records rules (another clinic's patient is "not found") and
 audited per patient with the request id.
@@ -174,6 +176,12 @@ def everything(patient_id: PatientId, session: SessionDep, actor: ActorDep) -> A
             "content": {MEDIA_TYPE: {"schema": _OUTCOME_SCHEMA}},
         },
         **_problems(401, 403, 406, 413, 415, 422),
+        422: {
+            "description": "Not a Bundle to import (one issue per element at fault), or a "
+            "transaction with a rejected entry, of which nothing was stored: the import's "
+            "OperationOutcome, the first error naming the Bundle",
+            "content": {MEDIA_TYPE: {"schema": _OUTCOME_SCHEMA}},
+        },
     },
     openapi_extra={
         "requestBody": {
@@ -182,11 +190,14 @@ def everything(patient_id: PatientId, session: SessionDep, actor: ActorDep) -> A
         }
     },
     dependencies=[Depends(allow(*STAFF, resource="patient", action="import"))],
-    summary="Import a transaction or collection Bundle into the clinic (idempotent)",
+    summary="Import a transaction (all or nothing) or collection Bundle into the clinic "
+    "(idempotent)",
 )
 def upload(data: BundleDep, session: SessionDep, actor: ActorDep, web: WebDep) -> Any:
-    importer = Importer(web.db, actor, session=session)
-    return FhirResponse(outcome(importer.import_bundle(data, "Bundle")))
+    report = Importer(web.db, actor, session=session).import_bundle(data, "Bundle")
+    # A transaction with a problem was rolled back whole by the importer.
+    refused = data.get("type") == "transaction" and report.problem_count > 0
+    return FhirResponse(outcome(report), status_code=422 if refused else 200)
 
 
 _ENTRY = re.compile(r"^entry (\d+)$")
