@@ -133,21 +133,25 @@ def test_upload_round_trip_is_identical_and_idempotent(http, people):
     response = _upload(http, people, transaction)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith(FHIR_JSON)
-    outcome = response.json()
-    OperationOutcome.model_validate(outcome)
-    assert not [i for i in outcome["issue"] if i["severity"] == "error"], outcome
-    stored = _counted(outcome, "stored")
-    assert stored["patient: stored"] == 1 and sum(stored.values()) > 10
+    # A transaction-response: a status per entry sent, in order (FHIR R4 transaction).
+    statuses = _statuses(response.json(), transaction)
+    created = [kind for kind, status in statuses if status == "201 Created"]
+    assert created.count("Patient") == 1 and len(created) > 10
+    # Not kept: the Questionnaires its responses answer, and the scores that come with the
+    # responses themselves.
+    unused = {kind for kind, status in statuses if status == "200 OK unused"}
+    assert unused == {"Questionnaire", "Observation"}
+    assert len(created) + sum(status == "200 OK unused" for _, status in statuses) == len(statuses)
     assert _everything(http, people, jo).json() == first
     events = people.audit_for(response.headers["X-Request-ID"])
     assert ("import", jo) in {(e.action, e.patient_id) for e in events}
 
     after = counts(people.db)
-    again = _upload(http, people, transaction).json()
-    assert _counted(again, "stored") == {}
-    assert _counted(again, "already-present") == {
-        "already imported or already a record of this clinic": sum(stored.values())
-    }
+    again = _statuses(_upload(http, people, transaction).json(), transaction)
+    assert again == [
+        (kind, "200 OK already-present" if status == "201 Created" else status)
+        for kind, status in statuses
+    ]
     assert counts(people.db) == after and after != before
     with people.db.transaction() as session:
         assert audit.verify(session).intact
@@ -324,6 +328,21 @@ def test_upload_is_for_staff_only_and_into_their_own_clinic(http, people):
     assert (entry.action, entry.outcome, entry.patient_id) == ("import", "refused", bea)
 
 
+def _statuses(answer: dict, sent: dict) -> list[tuple[str, str]]:
+    """(type sent, status and outcome code) of each entry of a transaction-response."""
+    response = Bundle.model_validate(answer)
+    assert response.type == "transaction-response"
+    assert len(response.entry) == len(sent["entry"])
+    found = []
+    for entry, request in zip(response.entry, sent["entry"], strict=True):
+        status = entry.response.status
+        if entry.response.outcome is not None:
+            [issue] = entry.response.outcome.issue
+            status += " " + issue.details.coding[0].code
+        found.append((request["resource"]["resourceType"], status))
+    return found
+
+
 def _counted(outcome: dict, code: str) -> dict[str, int]:
     return {
         issue["details"]["text"]: issue["extension"][0]["valueInteger"]
@@ -358,7 +377,8 @@ def test_a_client_that_takes_no_fhir_json_is_answered_406(http, people):
 def test_a_transaction_with_a_rejected_entry_stores_nothing(http, people):
     """A FHIR transaction is all or nothing: one bad entry (a pain rating of 12 on a 0-10
     scale) and nothing of the Bundle is stored or audited; the answer is 422 with the
-    OperationOutcome naming the Bundle first, then the entry. Put right, it is stored."""
+    OperationOutcome naming the Bundle first, then the entry. Put right, it is stored and
+    answered with a transaction-response."""
     patient_id = "5b8e0c1d-2f3a-4b4c-9d5e-6f7a8b9c0d1e"
     patient = {"resourceType": "Patient", "id": patient_id, "name": [{"text": "Tran Saction"}]}
     ratings = [
@@ -390,4 +410,7 @@ def test_a_transaction_with_a_rejected_entry_stores_nothing(http, people):
     data["entry"].pop()
     stored = _upload(http, people, data)
     assert stored.status_code == 200, stored.text
-    assert _counted(stored.json(), "stored") == {"patient: stored": 1, "pain_rating: stored": 1}
+    assert _statuses(stored.json(), data) == [
+        ("Patient", "201 Created"),
+        ("Observation", "201 Created"),
+    ]

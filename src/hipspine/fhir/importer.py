@@ -128,6 +128,8 @@ MAPPERS: dict[str, Mapper] = {
 KEPT = frozenset({"Patient", *MAPPERS})
 """Every resource type hipspine keeps; the rest are counted by type and passed over."""
 UNUSED_TYPE = "resource type not kept by hipspine"
+ALREADY, UNUSED = "already-present", "unused"
+"""What became of a Bundle entry that was not stored (:attr:`Report.entries`)."""
 
 LINKS: dict[str, dict[str, str]] = {
     "encounter": {"episode_id": "episode"},
@@ -316,6 +318,10 @@ class Report:
     rejected_patients: set[str] = field(default_factory=set)
     """Source ids of Patients rejected (the first :attr:`max_problems`), so their other
     resources say why they have no patient."""
+    entries: dict[str, tuple[str, str]] | None = None
+    """What became of each Bundle entry that was read but not stored (``where`` →
+    (:data:`ALREADY`, "") or (:data:`UNUSED`, type and reason)), for a transaction's
+    response; None (not kept) unless asked for, so a bulk import's memory stays flat."""
 
     def problem(self, file: str, where: str, reason: str) -> None:
         self.problem_count += 1
@@ -344,6 +350,13 @@ class Report:
         room = max(self.max_problems - len(self.problems), 0)
         self.problems.extend(other.problems[:room])
         self.problem_count += other.problem_count
+        if self.entries is not None and other.entries:
+            self.entries.update(other.entries)
+
+    def entry(self, where: str, what: str, detail: str = "") -> None:
+        """Note what became of an entry not stored, if this report keeps that."""
+        if self.entries is not None:
+            self.entries[where] = (what, detail)
 
     def in_order(self) -> list[Problem]:
         """The problems listed in the order of their files, not in the order found (a
@@ -577,7 +590,9 @@ def _place(unit: _Unit, resources: list[_Pending], held: _Held) -> _Placed:
     twice with other content is named (:func:`_again`); one whose patient is neither in
     the unit nor held is refused, as the patient of another clinic or of none.
     """
-    report = Report()  # counts of this unit, merged only after commit
+    # Counts of this unit, merged only after commit; its entries only into a report that
+    # keeps them (a Bundle's: a few; a bulk batch's report keeps none).
+    report = Report(entries={})
     patients = [p for p in resources if p.kind == "Patient"]
     records = [p for p in resources if p.kind != "Patient"]
     seen, taken = held.seen, held.taken
@@ -688,6 +703,7 @@ class _Preparer:
             return None
         if kind not in KEPT:
             report.unused[(kind, UNUSED_TYPE)] += 1
+            report.entry(item.where, UNUSED, f"{kind}: {UNUSED_TYPE}")
             return None
         try:
             if kind == "Patient":
@@ -697,6 +713,7 @@ class _Preparer:
             values = _layout(self.dialect, table).prepare(row)
         except Unused as reason:
             report.unused[(kind, str(reason))] += 1
+            report.entry(item.where, UNUSED, f"{kind}: {reason}")
             return None
         except (Invalid, KeyError, ValueError) as error:
             report.problem(item.file, item.where, f"{kind}: {_text(error)}")
@@ -904,8 +921,13 @@ class Importer:
             self._ndjson(bulk_files)
         return self.report
 
-    def import_bundle(self, data: Mapping[str, Any], name: str = "<bundle>") -> Report:
-        """Import one parsed Bundle (e.g. received over the API)."""
+    def import_bundle(
+        self, data: Mapping[str, Any], name: str = "<bundle>", *, per_entry: bool = False
+    ) -> Report:
+        """Import one parsed Bundle (e.g. received over the API); with ``per_entry`` the
+        report also says what became of each entry not stored (:attr:`Report.entries`)."""
+        if per_entry and self.report.entries is None:
+            self.report.entries = {}
         self._bundle_data(data, name)
         return self.report
 
@@ -1375,6 +1397,7 @@ def _again(report: Report, first: _Pending | None, again: _Pending) -> None:
     identity and other content: that one is rejected, naming where the kept one was."""
     if first is None or first.values == again.values:
         report.already += 1
+        report.entry(again.where, ALREADY)
         return
     where = first.where if first.file == again.file else f"{first.file}, {first.where}"
     report.problem(

@@ -947,6 +947,18 @@ def _outcome_example() -> Resource:
     return fhir_api.outcome(report)
 
 
+def _transaction_example() -> Resource:
+    """The answer to a transaction of four entries, made by the real API code."""
+    sent = {"resourceType": "Bundle", "type": "transaction", "entry": [{}, {}, {}, {}]}
+    report = importer.Report(
+        entries={
+            "entry 2": (importer.UNUSED, f"Claim: {importer.UNUSED_TYPE}"),
+            "entry 3": (importer.ALREADY, ""),
+        }
+    )
+    return fhir_api.transaction_response(sent, report)
+
+
 def _not_kept() -> str:
     kept = ["Patient", *importer.MAPPERS]
     return (
@@ -969,9 +981,15 @@ def _not_kept() -> str:
         "above, nothing of it is stored or audited, and the answer is 422 with the same "
         "OperationOutcome, its first error naming the Bundle (`transaction not imported, "
         "nothing of it stored`). Entries hipspine does not keep are counted as unused and do "
-        "not stop a transaction. A collection Bundle is stored a patient at a time, each "
-        "patient whole or not at all, and the answer is 200 with what was rejected listed. "
-        "`hipspine import` treats a Bundle file the same way, by its type.\n\n"
+        "not stop a transaction. A transaction taken is answered with a transaction-response "
+        "Bundle, an entry per entry sent, in order: `201 Created` for a resource stored, "
+        "`200 OK` with an outcome for one already present or not kept. It has no `location`: "
+        "hipspine serves a patient's record whole (`$everything`), not resources one by one. "
+        "For example, a Patient and a pain rating stored, a Claim not kept and a Patient "
+        "sent before:\n\n" + _json(_transaction_example()) + "\n\n"
+        "A collection Bundle is stored a patient at a time, each patient whole or not at "
+        "all, and the answer is 200 with the OperationOutcome above, what was rejected "
+        "listed. `hipspine import` treats a Bundle file the same way, by its type.\n\n"
         "An error of the FHIR API itself (not signed in, no such patient, not a Bundle, too "
         "large) is an OperationOutcome too, as FHIR clients expect, with the HTTP status: one "
         "issue per element at fault (`expression`), its `code` from the R4 issue types "

@@ -7,8 +7,10 @@
   changes nothing). A transaction is all or nothing, as FHIR R4 requires
   (https://hl7.org/fhir/R4/http.html#transaction): if any entry is rejected, nothing is
   stored and the answer is 422; a collection is stored a patient at a time, all or nothing
-  per patient. The answer is an OperationOutcome listing what was stored, already present,
-  unused (with the reason) and rejected (with the entry and the reason). Staff only.
+  per patient. A transaction taken is answered with a transaction-response Bundle (a status
+  per entry); otherwise the answer is an OperationOutcome listing what was stored, already
+  present, unused (with the reason) and rejected (with the entry and the reason). Staff
+  only.
 
 Both are authorised by the records rules (another clinic's patient is "not found") and
 audited per patient with the request id.
@@ -25,7 +27,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from hipspine.fhir import bundle
 from hipspine.fhir._common import CS, EXT
 from hipspine.fhir.exporter import patient_record
-from hipspine.fhir.importer import Importer, Report
+from hipspine.fhir.importer import ALREADY, Importer, Report
 from hipspine.web.api.common import PatientId
 from hipspine.web.deps import EVERYONE, STAFF, ActorDep, SessionDep, WebDep, allow
 from hipspine.web.problems import FHIR_MEDIA_TYPE, FHIR_PREFIX, ProblemError, invalid, responses
@@ -172,8 +174,11 @@ def everything(patient_id: PatientId, session: SessionDep, actor: ActorDep) -> A
     response_class=FhirResponse,
     responses={
         200: {
-            "description": "What was imported, already present, unused and rejected",
-            "content": {MEDIA_TYPE: {"schema": _OUTCOME_SCHEMA}},
+            "description": "A transaction: a transaction-response Bundle, one entry per entry "
+            "sent (201 Created stored; 200 OK already present or not kept, with an outcome). "
+            "A collection: an OperationOutcome of what was stored, already present, unused "
+            "and rejected",
+            "content": {MEDIA_TYPE: {"schema": {"oneOf": [_BUNDLE_SCHEMA, _OUTCOME_SCHEMA]}}},
         },
         **_problems(401, 403, 406, 413, 415, 422),
         422: {
@@ -194,13 +199,44 @@ def everything(patient_id: PatientId, session: SessionDep, actor: ActorDep) -> A
     "(idempotent)",
 )
 def upload(data: BundleDep, session: SessionDep, actor: ActorDep, web: WebDep) -> Any:
-    report = Importer(web.db, actor, session=session).import_bundle(data, "Bundle")
-    # A transaction with a problem was rolled back whole by the importer.
-    refused = data.get("type") == "transaction" and report.problem_count > 0
-    return FhirResponse(outcome(report), status_code=422 if refused else 200)
+    transaction = data.get("type") == "transaction"
+    importer = Importer(web.db, actor, session=session)
+    report = importer.import_bundle(data, "Bundle", per_entry=transaction)
+    if not transaction:
+        return FhirResponse(outcome(report))
+    if report.problem_count:  # rolled back whole by the importer
+        return FhirResponse(outcome(report), status_code=422)
+    return FhirResponse(transaction_response(data, report))
+
+
+def transaction_response(data: dict[str, Any], report: Report) -> dict[str, Any]:
+    """The answer to a transaction all of whose entries were taken: a transaction-response
+    Bundle with one entry per entry sent, in their order (FHIR R4 http.html#transaction-
+    response): ``201 Created`` for a resource stored; ``200 OK`` for one already present
+    (an informational outcome) or one hipspine does not keep (a warning with the reason).
+
+    No ``location``: hipspine serves a patient's record whole (``$everything``), not its
+    resources one by one, so there is no address to give.
+    """
+    entries: list[dict[str, Any]] = []
+    for index in range(len(data.get("entry") or ())):
+        what = (report.entries or {}).get(f"entry {index}")
+        if what is None:
+            entries.append({"response": {"status": "201 Created"}})
+            continue
+        kind, detail = what
+        issue = (
+            _issue("information", "duplicate", "already-present", ALREADY_TEXT, 1)
+            if kind == ALREADY
+            else _issue("warning", "not-supported", "unused", detail, 1)
+        )
+        answer = {"resourceType": "OperationOutcome", "issue": [issue]}
+        entries.append({"response": {"status": "200 OK", "outcome": answer}})
+    return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 
 
 _ENTRY = re.compile(r"^entry (\d+)$")
+ALREADY_TEXT = "already imported or already a record of this clinic"
 
 
 def outcome(report: Report) -> dict[str, Any]:
@@ -217,13 +253,7 @@ def outcome(report: Report) -> dict[str, Any]:
         issues.append(_issue("information", "informational", "stored", f"{table}: stored", n))
     if report.already:
         issues.append(
-            _issue(
-                "information",
-                "duplicate",
-                "already-present",
-                "already imported or already a record of this clinic",
-                report.already,
-            )
+            _issue("information", "duplicate", "already-present", ALREADY_TEXT, report.already)
         )
     for (kind, reason), n in sorted(report.unused.items()):
         issues.append(_issue("warning", "not-supported", "unused", f"{kind}: {reason}", n))
