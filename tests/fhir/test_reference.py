@@ -3,10 +3,13 @@ list every code they hold, and mark each unverified code as unverified."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
+from fhir.resources.R4B import get_fhir_model_class
 
 from hipspine.clinical import instruments
 from hipspine.fhir._common import table
@@ -101,3 +104,15 @@ def test_every_mapping_record_and_api_path_is_on_the_page(page: str) -> None:
     for route in router.routes:
         assert isinstance(route, APIRoute)
         assert f"`{route.path}`" in page, route.path
+
+
+def test_every_json_example_on_the_page_is_valid_fhir_r4(page: str) -> None:
+    """What an integrator copies from the reference (mapped resources, the import's
+    OperationOutcome, a transaction-response) validates against the R4B models."""
+    blocks = re.findall(r"```json\n(.*?)\n```", page, re.S)
+    kinds = []
+    for block in blocks:
+        resource = json.loads(block)
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        kinds.append(resource["resourceType"])
+    assert {"OperationOutcome", "Bundle", "Encounter"} <= set(kinds), kinds
