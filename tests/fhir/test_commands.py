@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 
@@ -169,3 +170,39 @@ def test_a_bulk_folder_short_of_its_manifest_says_which_file(
         f"rejected {folder / 'Patient.ndjson'}:file: 2 lines; manifest.json lists 3 resources",
     ]
     assert "stored patient: 2" in result.output
+
+
+def test_the_report_file_lists_every_rejected_resource(tmp_path, sqlite_template, monkeypatch):
+    """The screen lists the first 1,000 rejected resources; ``--report`` writes every one
+    (file, where, reason) to an owner-only CSV once the import ends, with worker processes
+    too: those rejected while reading (a rating of 12) and while storing (no such patient)."""
+    from hipspine.fhir import importer
+    from tests.fhir.support import pain_rating
+
+    _clinic_database(tmp_path, sqlite_template, monkeypatch)
+    monkeypatch.setattr(importer, "_workers", lambda paths: 2)
+    sent = tmp_path / "Observation.ndjson"
+    # More than 1,000 of each: neither the worker's report of its lines nor the batch's
+    # report of its patients stops at the screen's 1,000.
+    lines = [pain_rating("Patient/nobody", 3, f"orphan-{n}") for n in range(1100)]
+    lines += [pain_rating("Patient/nobody", 12, f"too-high-{n}") for n in range(1100)]
+    sent.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    listed = tmp_path / "rejected.csv"
+    listed.write_text("an earlier report\n")
+
+    result = CliRunner().invoke(app, ["import", str(sent), "--report", str(listed)])
+    assert result.exit_code == 1, result.output
+    assert "… and 1,200 more rejected" in result.output
+    assert f"every rejected resource (2,200): {listed}" in result.output
+    with listed.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["file", "where", "reason"] and len(rows) == 1 + 2200
+    where = {row[1] for row in rows[1:]}
+    assert where == {f"line {n}" for n in range(1, 2201)}
+    reasons = {row[2].split(":")[0] for row in rows[1:]}
+    assert reasons == {"Observation", "Observation.subject"}, reasons
+    assert listed.stat().st_mode & 0o077 == 0
+    assert list(tmp_path.glob(".rejected.csv.*")) == []  # no partial file left
+
+    folder = CliRunner().invoke(app, ["import", str(sent), "--report", str(tmp_path)])
+    assert folder.exit_code == 2 and "is a folder" in folder.output

@@ -11,6 +11,7 @@ before anything is read or audited.
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -44,7 +45,7 @@ from hipspine.store.audit import Actor
 from hipspine.store.records import AccessRefused
 
 if TYPE_CHECKING:
-    from hipspine.fhir.importer import Report
+    from hipspine.fhir.importer import Problem, Report
 
 
 def _console() -> Console:
@@ -187,15 +188,15 @@ def _patient(db: Any, clinic: str | None, wanted: str) -> tuple[Actor, str]:
     return actor, found[0].id
 
 
-def _check_out(out: Path, *, folder: bool, replace: bool) -> None:
-    """Refuse, with a one-line reason, an ``--out`` the export cannot be written to — before
-    anything is read or audited."""
+def _check_out(out: Path, *, folder: bool, replace: bool, option: str = "--out") -> None:
+    """Refuse, with a one-line reason, an ``--out`` (or other ``option``) the export cannot be
+    written to — before anything is read or audited."""
     where = out.parent
     if not where.is_dir():
         state = "is not a folder" if where.exists() else "does not exist"
-        raise _fail(f"--out {out}: {where} {state}")
+        raise _fail(f"{option} {out}: {where} {state}")
     if out.is_symlink():
-        raise _fail(f"--out {out} is a symbolic link: give the path it points to")
+        raise _fail(f"{option} {out} is a symbolic link: give the path it points to")
     if folder and out.exists():
         if not out.is_dir():
             raise _fail(f"--out {out} is a file: --all writes a folder of NDJSON files")
@@ -213,11 +214,11 @@ def _check_out(out: Path, *, folder: bool, replace: bool) -> None:
             )
     elif not folder and out.exists():
         if out.is_dir():
-            raise _fail(f"--out {out} is a folder: give a file name for the Bundle")
+            raise _fail(f"{option} {out} is a folder: give a file name")
         if not replace:
-            raise _fail(f"--out {out} exists: add --replace to overwrite it")
+            raise _fail(f"{option} {out} exists: add --replace to overwrite it")
     if not os.access(where, os.W_OK | os.X_OK):
-        raise _fail(f"--out {out}: cannot write in {where} (permission denied)")
+        raise _fail(f"{option} {out}: cannot write in {where} (permission denied)")
 
 
 def _exported(path: Path) -> bool:
@@ -229,12 +230,28 @@ def _exported(path: Path) -> bool:
     )
 
 
+class _ProblemRows:
+    """The ``--report`` CSV of an import: a row per rejected resource, in the order found.
+    Reasons name fields, never their values (see :mod:`hipspine.fhir.validate`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.handle = path.open("w", newline="", encoding="utf-8")
+        self.rows = csv.writer(self.handle)
+        self.rows.writerow(["file", "where", "reason"])
+
+    def write(self, problem: Problem) -> None:
+        self.rows.writerow([problem.file, problem.where, problem.reason])
+
+    def close(self) -> None:
+        self.handle.close()
+
+
 def _terminated(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
 @contextmanager
-def _staged(out: Path, *, folder: bool) -> Iterator[Path]:
+def _staged(out: Path, *, folder: bool, option: str = "--out") -> Iterator[Path]:
     """A new temporary file or folder beside ``out`` (owner-only: it holds patient data) to
     write the export into, moved to ``out`` once the block completes, and removed if it
     fails or is interrupted (Ctrl-C, ``kill``): ``out`` never holds a partial export.
@@ -251,7 +268,7 @@ def _staged(out: Path, *, folder: bool) -> Iterator[Path]:
             os.close(handle)
             work = Path(name)
     except OSError as error:
-        raise _fail(f"--out {out}: cannot write in {where} ({error.strerror})") from None
+        raise _fail(f"{option} {out}: cannot write in {where} ({error.strerror})") from None
     # Only the main thread may handle signals; a handler set outside Python stays as it is.
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -263,7 +280,7 @@ def _staged(out: Path, *, folder: bool) -> Iterator[Path]:
         try:
             _move(work, out)
         except OSError as error:
-            raise _fail(f"--out {out}: could not move the export into place ({error})") from None
+            raise _fail(f"{option} {out}: could not move it into place ({error})") from None
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -389,13 +406,22 @@ def import_command(
     clinic: Annotated[
         str | None, typer.Option(help="Clinic id or name (needed when there are several).")
     ] = None,
+    report_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write every rejected resource to this CSV file (file, where, reason; "
+            "the screen lists the first 1,000). Written once the import ends; overwritten.",
+        ),
+    ] = None,
 ) -> None:
     """Import FHIR R4 Bundles and NDJSON (e.g. Synthea output) into the clinic's records.
 
     Idempotent and resumable: importing the same files again changes nothing. Resources
-    hipspine does not keep are counted; bad ones are listed with file, line and reason. In a
-    folder, its .json and .ndjson files are read (not hidden ones, nor a Bulk Data
-    manifest.json); other files are named, not read.
+    hipspine does not keep are counted; bad ones are listed with file, line and reason (all
+    of them in the ``--report`` file, in the order found). In a folder, its .json and
+    .ndjson files are read (not hidden ones, nor a Bulk Data manifest.json); other files are
+    named, not read.
     """
     from hipspine.fhir.importer import Importer
 
@@ -415,6 +441,8 @@ def import_command(
             paths.append(f)
     bulk = sorted({p for p in paths if p.suffix in _NDJSON})
     bundles = sorted({p for p in paths if p.suffix not in _NDJSON})
+    if report_file is not None:
+        _check_out(report_file, folder=False, replace=True, option="--report")
     db = _database()
     console = _console()
     try:
@@ -426,10 +454,13 @@ def import_command(
                 f"not read (not .json or .ndjson): {shown}{more}", highlight=False, markup=False
             )
         importer: Importer | None = None
+        listing = _staged(report_file, folder=False, option="--report") if report_file else None
         try:
-            with Meter("import") as meter:
+            with listing or nullcontext() as work, Meter("import") as meter:
                 gauge = _ImportGauge(meter, bundles, bulk)
                 importer = Importer(db, actor, progress=gauge)
+                rows = _ProblemRows(work) if work else None
+                importer.report.listener = rows.write if rows else None
                 for trouble in unreadable:
                     importer.report.problem(*trouble)
                 # Bundles one at a time (as the importer takes them), so each counts done.
@@ -440,6 +471,8 @@ def import_command(
                     gauge.bulk_started(importer.report)
                     importer.import_files(bulk)
                 report = importer.report
+                if rows:
+                    rows.close()
         except KeyboardInterrupt:
             stored = importer.report.stored_total if importer is not None else 0
             console.print(
@@ -461,6 +494,12 @@ def import_command(
             console.print(
                 f"  … and {report.problem_count - len(report.problems):,} more rejected",
                 highlight=False,
+            )
+        if report_file is not None:
+            console.print(
+                f"every rejected resource ({report.problem_count:,}): {report_file}",
+                highlight=False,
+                markup=False,
             )
         if report.problem_count:
             raise typer.Exit(code=1)

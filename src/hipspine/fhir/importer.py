@@ -130,6 +130,10 @@ KEPT = frozenset({"Patient", *MAPPERS})
 UNUSED_TYPE = "resource type not kept by hipspine"
 ALREADY, UNUSED = "already-present", "unused"
 """What became of a Bundle entry that was not stored (:attr:`Report.entries`)."""
+WHOLE = 1 << 62
+"""The :attr:`Report.max_problems` of a block's or a batch's report: all of its problems
+are kept (as many as its resources at most, for as long as it lives), so the import's
+report can tell its listener of every one."""
 
 LINKS: dict[str, dict[str, str]] = {
     "encounter": {"episode_id": "episode"},
@@ -229,7 +233,7 @@ class _Screen:
         Otherwise each line is judged by :meth:`unused`.
         """
         count = data.count(b"\n") + 1
-        passed = Report()
+        passed = Report(max_problems=WHOLE)
         lead = ndjson.LEADING_TYPE.match(data)
         if lead is None or lead[1] == b"Patient" or data.count(b"\n" + lead[0]) != count - 1:
             kept = []
@@ -322,11 +326,17 @@ class Report:
     """What became of each Bundle entry that was read but not stored (``where`` →
     (:data:`ALREADY`, "") or (:data:`UNUSED`, type and reason)), for a transaction's
     response; None (not kept) unless asked for, so a bulk import's memory stays flat."""
+    listener: Callable[[Problem], None] | None = field(default=None, repr=False)
+    """Told of every problem, those past :attr:`max_problems` too (``hipspine import
+    --report``): the reports of a block or a batch merged in keep all of theirs."""
 
     def problem(self, file: str, where: str, reason: str) -> None:
         self.problem_count += 1
+        found = Problem(file, where, reason)
+        if self.listener is not None:
+            self.listener(found)
         if len(self.problems) < self.max_problems:
-            self.problems.append(Problem(file, where, reason))
+            self.problems.append(found)
 
     def patient_rejected(self, resource: Mapping[str, Any]) -> None:
         """Remember a rejected resource's id if it is a Patient's."""
@@ -340,6 +350,9 @@ class Report:
 
     def add(self, other: Report) -> None:
         """Count ``other`` (a unit of work's or a worker's report) in this one."""
+        if self.listener is not None:
+            for found in other.problems:
+                self.listener(found)
         self.read += other.read
         self.stored.update(other.stored)
         self.already += other.already
@@ -592,7 +605,7 @@ def _place(unit: _Unit, resources: list[_Pending], held: _Held) -> _Placed:
     """
     # Counts of this unit, merged only after commit; its entries only into a report that
     # keeps them (a Bundle's: a few; a bulk batch's report keeps none).
-    report = Report(entries={})
+    report = Report(entries={}, max_problems=WHOLE)
     patients = [p for p in resources if p.kind == "Patient"]
     records = [p for p in resources if p.kind != "Patient"]
     seen, taken = held.seen, held.taken

@@ -897,7 +897,9 @@ def _commands() -> str:
         "read past); a UTF-16 file is reported, to be saved as UTF-8. An import interrupted "
         "(Ctrl-C, a kill) leaves whole patients only: run the same command again to import "
         "the rest. A data folder (`HIPSPINE_DATA_DIR`) without a database is reported, and "
-        "no empty database is made in it.\n\n" + _prose(exporter, skip_title=True)
+        "no empty database is made in it. The first 1,000 rejected resources are listed on "
+        "the screen; `--report FILE` writes every one (file, where, reason) to a CSV file.\n\n"
+        + _prose(exporter, skip_title=True)
     )
 
 
