@@ -989,7 +989,7 @@ class Importer:
                 " (patient TEXT, file INTEGER, line INTEGER, resources INTEGER, pending BLOB)"
             )
             self._stage(paths, pool, workers, staged)
-            self._by_patient(staged, pool, workers)
+            self._by_patient(staged, pool)
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
@@ -1028,9 +1028,7 @@ class Importer:
         if before // 10_000 != self.report.read // 10_000:
             self._progress()  # staging is a first pass: show it moving
 
-    def _by_patient(
-        self, staged: sqlite3.Connection, pool: ProcessPoolExecutor | None, workers: int
-    ) -> None:
+    def _by_patient(self, staged: sqlite3.Connection, pool: ProcessPoolExecutor | None) -> None:
         """Store what ``staged`` holds, a batch of whole patients per transaction.
 
         With worker processes, they plan each batch (:func:`_plan_batch`) while the

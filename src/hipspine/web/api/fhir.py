@@ -224,11 +224,12 @@ def transaction_response(data: dict[str, Any], report: Report) -> dict[str, Any]
         if what is None:
             entries.append({"response": {"status": "201 Created"}})
             continue
+        # The importer's words for it are the import-outcome codes (already-present, unused).
         kind, detail = what
         issue = (
-            _issue("information", "duplicate", "already-present", ALREADY_TEXT, 1)
+            _issue("information", "duplicate", kind, ALREADY_TEXT, 1)
             if kind == ALREADY
-            else _issue("warning", "not-supported", "unused", detail, 1)
+            else _issue("warning", "not-supported", kind, detail, 1)
         )
         answer = {"resourceType": "OperationOutcome", "issue": [issue]}
         entries.append({"response": {"status": "200 OK", "outcome": answer}})
