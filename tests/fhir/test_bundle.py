@@ -283,7 +283,11 @@ def test_a_transaction_is_all_or_nothing_a_collection_a_patient_at_a_time(
     if kind == "transaction":
         assert report.in_order()[0].reason.startswith("transaction not imported")
         assert report.stored_total == report.patients_created == report.already == 0
+        # The Bundle is not a rejected resource; its four good entries are held back.
+        assert report.problem_count == 1 and report.held_back == 4 and report.unlisted == 0
+        assert report.summary().endswith("rejected 1 · held back 4 (transaction refused)")
         assert after == before  # audit entries included
     else:
         assert report.stored == {"patient": 2, "pain_rating": 2}
+        assert report.problem_count == 1 and report.held_back == 0
         assert after["pain_rating"] == before["pain_rating"] + 2

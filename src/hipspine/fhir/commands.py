@@ -490,9 +490,9 @@ def import_command(
             console.print(f"  unused {kind}: {n:,} ({reason})", highlight=False, markup=False)
         for problem in report.in_order():
             console.print(f"  rejected {problem}", highlight=False, markup=False)
-        if report.problem_count > len(report.problems):
+        if report.unlisted:
             console.print(
-                f"  … and {report.problem_count - len(report.problems):,} more rejected",
+                f"  … and {report.unlisted:,} more rejected",
                 highlight=False,
             )
         if report_file is not None:

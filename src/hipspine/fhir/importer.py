@@ -318,6 +318,11 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     problem_count: int = 0
     patients_created: int = 0
+    held_back: int = 0
+    """Resources of refused transactions that were not themselves rejected or unused: not
+    stored because a FHIR transaction is all or nothing."""
+    refusals: int = 0
+    """Refused transactions: each named by a problem that is not a rejected resource."""
     max_problems: int = 1000
     rejected_patients: set[str] = field(default_factory=set)
     """Source ids of Patients rejected (the first :attr:`max_problems`), so their other
@@ -337,6 +342,22 @@ class Report:
             self.listener(found)
         if len(self.problems) < self.max_problems:
             self.problems.append(found)
+
+    def transaction_refused(self, file: str, rejected: int, held_back: int) -> None:
+        """Name a transaction Bundle refused whole, first among its problems. The Bundle is
+        not counted as a rejected resource (its rejected entries are); its other entries
+        are counted as held back."""
+        self.held_back += held_back
+        self.refusals += 1
+        found = Problem(
+            file,
+            "Bundle",
+            f"transaction not imported, nothing of it stored: {rejected} rejected (listed), "
+            f"{held_back} held back; a FHIR transaction is all or nothing",
+        )
+        if self.listener is not None:
+            self.listener(found)
+        self.problems.append(found)  # kept past max_problems: it says why nothing is stored
 
     def patient_rejected(self, resource: Mapping[str, Any]) -> None:
         """Remember a rejected resource's id if it is a Patient's."""
@@ -358,6 +379,8 @@ class Report:
         self.already += other.already
         self.unused.update(other.unused)
         self.patients_created += other.patients_created
+        self.held_back += other.held_back
+        self.refusals += other.refusals
         room = max(self.max_problems - len(self.rejected_patients), 0)
         self.rejected_patients.update(list(other.rejected_patients)[:room])
         room = max(self.max_problems - len(self.problems), 0)
@@ -377,6 +400,11 @@ class Report:
         return sorted(self.problems, key=lambda problem: problem.place)
 
     @property
+    def unlisted(self) -> int:
+        """Rejected resources past :attr:`max_problems`, counted but not in :attr:`problems`."""
+        return self.problem_count - (len(self.problems) - self.refusals)
+
+    @property
     def stored_total(self) -> int:
         return sum(self.stored.values())
 
@@ -387,6 +415,7 @@ class Report:
             f"({self.patients_created:,} new patient{'' if self.patients_created == 1 else 's'}) · "
             f"already present {self.already:,} · "
             f"unused {sum(self.unused.values()):,} · rejected {self.problem_count:,}"
+            + (f" · held back {self.held_back:,} (transaction refused)" if self.held_back else "")
         )
 
 
@@ -1123,7 +1152,7 @@ class Importer:
         # One transaction (or savepoint of the caller's) around the patients' own.
         report, caller = self.report, self.session
         before = (Counter(report.stored), report.already, report.patients_created)
-        rejected = report.problem_count
+        read, rejected, unused = report.read, report.problem_count, report.unused.total()
         try:
             with self._transaction() as whole:
                 self.session = whole
@@ -1133,12 +1162,8 @@ class Importer:
         except _Refused:
             report.stored, report.already, report.patients_created = before
             count = report.problem_count - rejected
-            report.problem(
-                name,
-                "Bundle",
-                f"transaction not imported, nothing of it stored: {count} rejected (listed); "
-                "a FHIR transaction is all or nothing",
-            )
+            unused = report.unused.total() - unused
+            report.transaction_refused(name, count, max(report.read - read - count - unused, 0))
         finally:
             self.session = caller
 

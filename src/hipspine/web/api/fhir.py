@@ -264,8 +264,8 @@ def outcome(report: Report) -> dict[str, Any]:
         if found:
             issue["expression"] = [f"Bundle.entry[{found.group(1)}]"]
         issues.append(issue)
-    if report.problem_count > len(report.problems):
-        rest = report.problem_count - len(report.problems)
+    if report.unlisted:
+        rest = report.unlisted
         issues.append(_issue("error", "too-costly", "rejected", f"{rest} more rejected", rest))
     return {"resourceType": "OperationOutcome", "issue": issues}
 
