@@ -18,7 +18,9 @@ a large import. Printed per database: resources read per second (hipspine's the 
 five imports, with the slowest and fastest), records stored per second, the ratio, and
 peak resident memory of the importer and of its largest
 worker process at two file sizes (the second four times the first), each import in a fresh
-process, to show memory does not grow with the file.
+process, to show memory does not grow with the file. Last, the registry is imported into a
+SQLite database that already holds a registry four times its size, as a clinic's registry
+grows.
 Run: ``python -m benchmarks fhir_import``.
 """
 
@@ -35,7 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,14 +107,17 @@ def write_ndjson(folder: Path, copies: int) -> tuple[list[Path], int]:
     return sorted(folder.glob("*.ndjson"), key=lambda p: (p.stem != "Patient", p.name)), lines
 
 
-def write_registry(folder: Path, patients: int, *, visits: bool = True) -> tuple[list[Path], int]:
+def write_registry(
+    folder: Path, patients: int, *, visits: bool = True, first: int = 0
+) -> tuple[list[Path], int]:
     """NDJSON as another hipspine registry exports it: every resource lands as a record.
 
     Per patient: 2 conditions, 6 visits × (the Encounter with its case document, 3 pain
     ratings, 2 strength tests, 1 function test, 1 ODI response with its score Observation,
     each linked to its visit), a medication, a procedure and a physical-therapy plan linked
     to the hip episode, and a goal — 61 resources. Without ``visits``: the same measures
-    without the Encounters and links (a registry of outcomes only) — 55 resources.
+    without the Encounters and links (a registry of outcomes only) — 55 resources. Patients
+    are numbered from ``first``: registries with other numbers share no id or MRN.
     """
     from datetime import date, timedelta
 
@@ -141,7 +146,7 @@ def write_registry(folder: Path, patients: int, *, visits: bool = True) -> tuple
     ]
     odi = instruments.score("odi", odi_answers)
     with ndjson.Writer(folder) as writer:
-        for n in range(patients):
+        for n in range(first, first + patients):
             ids = iter(uuid.uuid5(uuid.NAMESPACE_URL, f"r/{n}/{k}") for k in range(10**6))
 
             def nid(ids: Iterator[uuid.UUID] = ids) -> str:
@@ -323,6 +328,37 @@ def _fresh(url_maker: Any) -> Database:
     return db
 
 
+Start = Callable[[], tuple[Database, Actor]]
+"""Gives a database to import into, and the clinic's actor."""
+
+
+def _empty(url_maker: Any) -> Start:
+    def start() -> tuple[Database, Actor]:
+        db = _fresh(url_maker)
+        return db, _clinic(db)
+
+    return start
+
+
+def _holding(template: Path, actor: Actor, folder: Path) -> Start:
+    """Copies of a SQLite database that already holds a registry (``template``)."""
+    counter = iter(range(10**6))
+
+    def start() -> tuple[Database, Actor]:
+        path = folder / f"holding{next(counter)}.sqlite3"
+        shutil.copyfile(template, path)
+        return Database(f"sqlite:///{path}"), actor
+
+    return start
+
+
+def _done(db: Database) -> None:
+    """Close the database; a SQLite file is removed (the runs would fill the disk)."""
+    db.dispose()
+    if db.is_sqlite and db.url.database:
+        Path(db.url.database).unlink(missing_ok=True)
+
+
 def _timed(run: Any) -> tuple[float, Any]:
     gc.collect()
     start = time.perf_counter()
@@ -354,7 +390,7 @@ def _import_and_report_peak(url: str, files: list[Path]) -> None:
 
 def bench(
     name: str,
-    url_maker: Any,
+    start: Start,
     files: list[Path],
     lines: int,
     baseline_files: list[Path],
@@ -366,16 +402,14 @@ def bench(
     # slowest and fastest are printed too). The baseline runs for minutes.
     times = []
     for _ in range(RUNS):
-        db = _fresh(url_maker)
-        actor = _clinic(db)
+        db, actor = start()
         elapsed, report = _timed(lambda: Importer(db, actor).import_files(files))  # noqa: B023
         times.append(elapsed)
-        db.dispose()
+        _done(db)
     seconds = statistics.median(times)
-    db = _fresh(url_maker)
-    actor = _clinic(db)
+    db, actor = start()
     base_seconds, base_stored = _timed(lambda: baseline(db, actor, baseline_files))
-    db.dispose()
+    _done(db)
     ours_read, ours_stored = lines / seconds, report.stored_total / seconds
     base_read, base_rate = baseline_lines / base_seconds, base_stored / base_seconds
     print(
@@ -405,8 +439,9 @@ def main() -> None:
             run(db)
             db.dispose()
         # (label, hipspine's file, the baseline's, a 4× file for the memory check)
+        registry = [write_registry(work / f"r{n}", n) for n in (1000, 200, 4000)]
         datasets = [
-            ("registry", *(write_registry(work / f"r{n}", n) for n in (1000, 200, 4000))),
+            ("registry", *registry),
             (
                 "registry of outcomes only",
                 *(write_registry(work / f"o{n}", n, visits=False) for n in (1000, 200, 4000)),
@@ -422,11 +457,11 @@ def main() -> None:
                 f"FHIR bulk import, {label} NDJSON: hipspine on {large_lines:,} resources, "
                 f"baseline on {small_lines:,}"
             )
-            bench("SQLite", sqlite_url, large, large_lines, small, small_lines)
+            bench("SQLite", _empty(sqlite_url), large, large_lines, small, small_lines)
             if postgres_server is not None:
                 with postgres_server() as server:
-                    bench("PostgreSQL", lambda: fresh_database(server), large, large_lines,
-                          small, small_lines)  # fmt: skip
+                    bench("PostgreSQL", _empty(lambda: fresh_database(server)),
+                          large, large_lines, small, small_lines)  # fmt: skip
             else:
                 print("  PostgreSQL: skipped (tests.support.postgres not importable)")
             # both sizes well past one batch, so a leak would show as growth
@@ -436,6 +471,21 @@ def main() -> None:
                     f"  memory     peak RSS {peak[0]:,.0f} MiB importer, {peak[1]:,.0f} MiB "
                     f"largest worker, at {size:,} resources (SQLite)"
                 )
+        # A clinic's registry grows: the registry again, into a database that already holds
+        # one four times its size (other patients), as a clinic's second import meets it.
+        held, held_lines = write_registry(work / "held", 4000, first=1000)
+        template = work / "holding.sqlite3"
+        db = _fresh(lambda: f"sqlite:///{template}")
+        actor = _clinic(db)
+        Importer(db, actor).import_files(held)
+        db.dispose()
+        shutil.rmtree(work / "held")
+        (large, large_lines), (small, small_lines) = registry[:2]
+        print(
+            f"FHIR bulk import, registry NDJSON into a database already holding "
+            f"{held_lines:,} resources: hipspine on {large_lines:,}, baseline on {small_lines:,}"
+        )
+        bench("SQLite", _holding(template, actor, work), large, large_lines, small, small_lines)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import nullcontext as _nothing
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from hipspine.store import bulk
 from hipspine.store.db import Database
@@ -141,3 +143,27 @@ def test_one_packed_insert_per_transaction(sqlite_db: Database) -> None:
         bulk.insert_packed(session, second)
     assert _stored(sqlite_db, "first") == []
     assert len(_stored(sqlite_db, "second")) == 3
+
+
+def test_the_larger_page_cache_lasts_only_while_a_packed_image_is_written(
+    sqlite_db: Database,
+) -> None:
+    """A bulk write gets :data:`bulk.BULK_CACHE_KIB` of page cache (its random ids touch pages
+    all over every index); the connection goes back to the pool with its own, also after a
+    refused insert."""
+    world = make_world(sqlite_db)
+
+    def cache(session: Session) -> int:
+        return int(session.execute(text("PRAGMA main.cache_size")).scalar_one())
+
+    with sqlite_db.transaction() as session:
+        usual = cache(session)
+    assert usual != -bulk.BULK_CACHE_KIB
+    image = bulk.pack(_rows(sqlite_db, world, "packed"))
+    for attempt in ("stored", "refused"):  # the second time, its ids are taken
+        refused = pytest.raises(IntegrityError) if attempt == "refused" else _nothing()
+        with refused, sqlite_db.transaction() as session:
+            bulk.insert_packed(session, image)
+            assert cache(session) == -bulk.BULK_CACHE_KIB
+        with sqlite_db.transaction() as session:
+            assert cache(session) == usual, attempt
