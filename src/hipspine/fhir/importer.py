@@ -32,8 +32,8 @@ worker processes, which touch no database), each resource arriving as a row alre
 database driver's form. Once every line is read, the workers plan each batch of whole
 patients (ids, patients and links resolved, :func:`_plan_batch`) while the importer hands
 the batch before to the driver: on SQLite as an in-memory database the worker packed,
-copied with one ``INSERT … SELECT`` per table (:func:`hipspine.store.bulk.pack`); on
-PostgreSQL with ``COPY``.
+copied with one ``INSERT … SELECT`` per table, in the table's key order and with a larger
+page cache (:func:`hipspine.store.bulk.insert_packed`); on PostgreSQL with ``COPY``.
 """
 
 from __future__ import annotations
@@ -235,7 +235,14 @@ class _Screen:
         count = data.count(b"\n") + 1
         passed = Report(max_problems=WHOLE)
         lead = ndjson.LEADING_TYPE.match(data)
-        if lead is None or lead[1] == b"Patient" or data.count(b"\n" + lead[0]) != count - 1:
+        # Usually every line but the last ends as an object does and the next starts alike:
+        # one pass over the block tells both.
+        whole = lead is not None and data.count(b"}\n" + lead[0]) == count - 1
+        if (
+            lead is None
+            or lead[1] == b"Patient"
+            or (not whole and data.count(b"\n" + lead[0]) != count - 1)
+        ):
             kept = []
             for number, raw in enumerate(data.split(b"\n"), start=first_line):
                 unused = self.unused(raw)
@@ -265,7 +272,7 @@ class _Screen:
         # Any line with an escape or non-ASCII text, or not ending as an object does (a line
         # cut off), is parsed: the last read as JSON, so a cut-off line is rejected, never
         # counted as passed over.
-        unsure = _unsure(data) or data.count(b"}\n") != count - 1
+        unsure = not whole or _unsure(data)
         if not found and not unsure:
             passed.unused[(kind, UNMARKED)] = count
             return [], passed
@@ -344,9 +351,9 @@ class Report:
             self.problems.append(found)
 
     def transaction_refused(self, file: str, rejected: int, held_back: int) -> None:
-        """Name a transaction Bundle refused whole, first among its problems. The Bundle is
-        not counted as a rejected resource (its rejected entries are); its other entries
-        are counted as held back."""
+        """Name a transaction Bundle refused whole (:meth:`in_order` lists it before its
+        entries). The Bundle is not counted as a rejected resource (its rejected entries
+        are); its other entries are counted as held back."""
         self.held_back += held_back
         self.refusals += 1
         found = Problem(

@@ -197,8 +197,8 @@ PACKED = "packed"
 
 
 BULK_CACHE_KIB = 65536
-"""The page cache of a connection while it inserts a packed image: 64 MiB, four times the
-usual (:mod:`hipspine.store.db`), given back when the connection returns to the pool.
+"""The page cache of a connection while it inserts a packed image: 64 MiB, more than a
+connection's usual (:mod:`hipspine.store.db`), given back when it returns to the pool.
 
 Records carry random ids (a source's UUIDs), so a batch inserts into pages all over every
 id index. Once a registry's indexes outgrow the cache, changed pages spill to the WAL in
