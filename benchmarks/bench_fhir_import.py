@@ -20,7 +20,8 @@ peak resident memory of the importer and of its largest
 worker process at two file sizes (the second four times the first), each import in a fresh
 process, to show memory does not grow with the file. Last, the registry is imported into a
 SQLite database that already holds a registry four times its size, as a clinic's registry
-grows.
+grows. A fixed single-core task is timed before and after, to show how fast the machine was
+running: figures of runs on a slower machine are lower, ratios much less so.
 Run: ``python -m benchmarks fhir_import``.
 """
 
@@ -388,6 +389,23 @@ def _import_and_report_peak(url: str, files: list[Path]) -> None:
     print(f"{own:.1f} {workers:.1f}")
 
 
+def _control(files: list[Path]) -> float:
+    """Seconds one core takes, at best of three, to parse and structurally validate the
+    resources of ``files`` 20 times: the same work in every run, so it shows how fast the
+    machine itself was running (a shared virtual machine's speed varies by half)."""
+    from hipspine.fhir import validate
+
+    lines = [line for path in files for line in path.read_bytes().splitlines()]
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        for _ in range(20):
+            for line in lines:
+                validate.problem(json.loads(line))
+        best = min(best, time.process_time() - start)
+    return best
+
+
 def bench(
     name: str,
     start: Start,
@@ -438,6 +456,7 @@ def main() -> None:
             db = _fresh(sqlite_url)
             run(db)
             db.dispose()
+        before = _control(warm)
         # (label, hipspine's file, the baseline's, a 4× file for the memory check)
         registry = [write_registry(work / f"r{n}", n) for n in (1000, 200, 4000)]
         datasets = [
@@ -486,6 +505,10 @@ def main() -> None:
             f"{held_lines:,} resources: hipspine on {large_lines:,}, baseline on {small_lines:,}"
         )
         bench("SQLite", _holding(template, actor, work), large, large_lines, small, small_lines)
+        print(
+            f"Machine speed: a fixed single-core task took {before:.2f} s before these runs "
+            f"and {_control(warm):.2f} s after (runs on a slower machine give lower figures)"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
