@@ -206,3 +206,28 @@ def test_the_report_file_lists_every_rejected_resource(tmp_path, sqlite_template
 
     folder = CliRunner().invoke(app, ["import", str(sent), "--report", str(tmp_path)])
     assert folder.exit_code == 2 and "is a folder" in folder.output
+
+
+def test_a_refused_transaction_says_what_it_held_back(tmp_path, sqlite_template, monkeypatch):
+    """One bad entry of a transaction: nothing stored, the Bundle named and not counted as a
+    rejected resource, its good entries counted as held back; the report file lists both."""
+    from hipspine.fhir import bundle
+    from tests.fhir.support import pain_rating
+
+    _clinic_database(tmp_path, sqlite_template, monkeypatch)
+    ann = {"resourceType": "Patient", "id": "ann", "name": [{"text": "Ann"}]}
+    sent = tmp_path / "tx.json"
+    entries = [ann, pain_rating("Patient/ann", 3, "ann-1"), pain_rating("Patient/ann", 12, "ann-2"),
+               {"resourceType": "Claim", "id": "c1"}]  # fmt: skip
+    sent.write_text(json.dumps(bundle.build(entries, kind="transaction")))
+    listed = tmp_path / "rejected.csv"
+
+    result = CliRunner().invoke(app, ["import", str(sent), "--report", str(listed)])
+    assert result.exit_code == 1, result.output
+    assert "stored 0 " in result.output
+    assert "unused 1 · rejected 1 · held back 2 (transaction refused)" in result.output
+    assert "1 rejected (listed), 2 held back" in result.output
+    assert f"every rejected resource (1) and refused transaction (1): {listed}" in result.output
+    with listed.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert sorted(row[1] for row in rows[1:]) == ["Bundle", "entry 2"]

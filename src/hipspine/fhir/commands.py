@@ -231,8 +231,9 @@ def _exported(path: Path) -> bool:
 
 
 class _ProblemRows:
-    """The ``--report`` CSV of an import: a row per rejected resource, in the order found.
-    Reasons name fields, never their values (see :mod:`hipspine.fhir.validate`)."""
+    """The ``--report`` CSV of an import: a row per rejected resource (and per transaction
+    Bundle refused), in the order found. Reasons name fields, never their values (see
+    :mod:`hipspine.fhir.validate`)."""
 
     def __init__(self, path: Path) -> None:
         self.handle = path.open("w", newline="", encoding="utf-8")
@@ -496,8 +497,9 @@ def import_command(
                 highlight=False,
             )
         if report_file is not None:
+            refused = f" and refused transaction ({report.refusals:,})" if report.refusals else ""
             console.print(
-                f"every rejected resource ({report.problem_count:,}): {report_file}",
+                f"every rejected resource ({report.problem_count:,}){refused}: {report_file}",
                 highlight=False,
                 markup=False,
             )
