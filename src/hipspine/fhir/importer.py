@@ -344,10 +344,13 @@ class Report:
 
     def problem(self, file: str, where: str, reason: str) -> None:
         self.problem_count += 1
-        found = Problem(file, where, reason)
+        self._note(Problem(file, where, reason), listed=len(self.problems) < self.max_problems)
+
+    def _note(self, found: Problem, *, listed: bool) -> None:
+        """Tell the listener of a problem, and list it if ``listed``."""
         if self.listener is not None:
             self.listener(found)
-        if len(self.problems) < self.max_problems:
+        if listed:
             self.problems.append(found)
 
     def transaction_refused(self, file: str, rejected: int, held_back: int) -> None:
@@ -356,15 +359,12 @@ class Report:
         are); its other entries are counted as held back."""
         self.held_back += held_back
         self.refusals += 1
-        found = Problem(
-            file,
-            "Bundle",
+        reason = (
             f"transaction not imported, nothing of it stored: {rejected} rejected (listed), "
-            f"{held_back} held back; a FHIR transaction is all or nothing",
+            f"{held_back} held back; a FHIR transaction is all or nothing"
         )
-        if self.listener is not None:
-            self.listener(found)
-        self.problems.append(found)  # kept past max_problems: it says why nothing is stored
+        # Listed past max_problems too: it says why nothing is stored.
+        self._note(Problem(file, "Bundle", reason), listed=True)
 
     def patient_rejected(self, resource: Mapping[str, Any]) -> None:
         """Remember a rejected resource's id if it is a Patient's."""
@@ -1159,7 +1159,7 @@ class Importer:
         # One transaction (or savepoint of the caller's) around the patients' own.
         report, caller = self.report, self.session
         before = (Counter(report.stored), report.already, report.patients_created)
-        read, rejected, unused = report.read, report.problem_count, report.unused.total()
+        read, rejected, unused_before = report.read, report.problem_count, report.unused.total()
         try:
             with self._transaction() as whole:
                 self.session = whole
@@ -1169,7 +1169,7 @@ class Importer:
         except _Refused:
             report.stored, report.already, report.patients_created = before
             count = report.problem_count - rejected
-            unused = report.unused.total() - unused
+            unused = report.unused.total() - unused_before
             report.transaction_refused(name, count, max(report.read - read - count - unused, 0))
         finally:
             self.session = caller

@@ -27,7 +27,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from hipspine.fhir import bundle
 from hipspine.fhir._common import CS, EXT
 from hipspine.fhir.exporter import patient_record
-from hipspine.fhir.importer import ALREADY, Importer, Report
+from hipspine.fhir.importer import ALREADY, UNUSED, Importer, Report
 from hipspine.web.api.common import PatientId
 from hipspine.web.deps import EVERYONE, STAFF, ActorDep, SessionDep, WebDep, allow
 from hipspine.web.problems import FHIR_MEDIA_TYPE, FHIR_PREFIX, ProblemError, invalid, responses
@@ -253,11 +253,9 @@ def outcome(report: Report) -> dict[str, Any]:
     for table, n in sorted((t, n) for t, n in report.stored.items() if n):
         issues.append(_issue("information", "informational", "stored", f"{table}: stored", n))
     if report.already:
-        issues.append(
-            _issue("information", "duplicate", "already-present", ALREADY_TEXT, report.already)
-        )
+        issues.append(_issue("information", "duplicate", ALREADY, ALREADY_TEXT, report.already))
     for (kind, reason), n in sorted(report.unused.items()):
-        issues.append(_issue("warning", "not-supported", "unused", f"{kind}: {reason}", n))
+        issues.append(_issue("warning", "not-supported", UNUSED, f"{kind}: {reason}", n))
     for problem in report.in_order():
         issue = _issue("error", "invalid", "rejected", problem.reason, 1)
         found = _ENTRY.match(problem.where)
