@@ -6,9 +6,11 @@ from __future__ import annotations
 import copy
 import json
 
+import orjson
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
+from hipspine.fhir import validate
 from hipspine.fhir.validate import problem
 
 
@@ -90,3 +92,88 @@ def test_a_problem_names_the_element_never_what_was_sent(element, value, said):
     assert said in found
     for word in ("disclosed", "private", "seven", "1970"):
         assert word not in found, found
+
+
+# -- the generated fast path -------------------------------------------------------------
+#
+# Most resources are judged by a check generated for their shape (validate._valid), which
+# may only say "surely valid"; the rules' own checks decide everything else and name the
+# problem. Two promises: the fast path never accepts what the rules reject, and it does
+# accept the valid resources sources send (else the speed is silently lost).
+
+
+def _mutants(value, depth: int = 0):
+    """Every element of ``value`` (at any depth) replaced, in turn, by values of the wrong
+    kind, emptied, nulled, wrapped in or taken out of a list, and each object given an
+    unknown element."""
+    wrong = (None, [], {}, "", 5, True, " spaced out ", [5], {"madeUp": 1})
+    if isinstance(value, dict):
+        yield {**value, "madeUp": "x"}
+        for key, item in value.items():
+            for replacement in (*wrong, [item], *(item[:1] if isinstance(item, list) else [])):
+                yield {**value, key: replacement}
+            yield {k: v for k, v in value.items() if k != key}
+            if depth < 4:
+                for inner in _mutants(item, depth + 1):
+                    yield {**value, key: inner}
+    elif isinstance(value, list):
+        for index, item in enumerate(value[:2]):
+            for inner in _mutants(item, depth + 1):
+                yield [*value[:index], inner, *value[index + 1 :]]
+
+
+def test_the_fast_path_accepts_every_valid_synthea_resource(synthea_resources):
+    for resource in synthea_resources:
+        assert validate._surely_valid(resource), resource["id"]
+
+
+def test_the_fast_path_never_accepts_what_the_rules_reject(synthea_resources):
+    kinds: dict[str, int] = {}
+    judged = rejected = 0
+    for resource in synthea_resources:
+        kind = resource["resourceType"]
+        if kinds.get(kind, 0) >= 3:
+            continue
+        kinds[kind] = kinds.get(kind, 0) + 1
+        for mutant in _mutants(resource):
+            # Twice: the second time nested values may come from what the first remembered.
+            for _ in range(2):
+                fast = validate._surely_valid(mutant)
+                ruled = validate._resource(mutant, "")
+                assert not (fast and ruled), ruled
+            judged += 1
+            rejected += ruled is not None
+    assert judged > 5000 and rejected > judged // 2, (judged, rejected)
+
+
+def test_a_required_element_sent_only_as_its_extension_is_judged_by_the_rules():
+    coding = {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]}
+    empty = {"resourceType": "Observation", "_status": {}, "code": coding}
+    assert problem(empty) == "Observation.status: required element missing"
+    assert not _models_accept(empty)
+    extended = {**empty, "_status": {"extension": [{"url": "http://x.org", "valueCode": "u"}]}}
+    assert problem(extended) is None and _models_accept(extended)
+
+
+def test_nulls_and_odd_resource_types_go_to_the_rules():
+    coding = {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]}
+    nulled = {"resourceType": "Observation", "status": "final", "code": coding, "language": None}
+    assert problem(nulled) is None and _models_accept(nulled)
+    assert problem({"resourceType": ["Observation"]}) == "resourceType: missing"
+    assert problem({"resourceType": "NoSuchThing"}).startswith("resourceType: unknown")
+
+
+def test_a_nested_value_is_remembered_only_once_found_valid():
+    def rating(code: str) -> dict:
+        return {
+            "resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        }  # fmt: skip
+
+    bad = rating(" 72514-3")
+    for _ in range(2):
+        assert problem(bad) == "Observation.code.coding[0].code: not a valid code"
+    good = rating("72514-3")
+    assert problem(good) is None
+    assert orjson.dumps(good["code"]) in validate._KNOWN["CodeableConcept"]
+    assert orjson.dumps(bad["code"]) not in validate._KNOWN["CodeableConcept"]

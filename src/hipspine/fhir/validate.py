@@ -8,9 +8,14 @@ primitive values against the FHIR regular expressions used by ``fhir_core`` (id,
 string, uri, date, dateTime, instant, time, integer, decimal, boolean). Nested complex types
 and contained resources are checked recursively with their own compiled rules.
 
-It is about 20–40× faster than ``Model.model_validate`` on Synthea resources; the test
-suite checks that both give the same verdict on valid resources and on invalid variants.
-Returns the first problem found as text naming the element path, or ``None``.
+Most resources are judged by a check generated for their shape (the fast path at the end of
+this module), which only says "surely valid"; the rules' checks decide everything else and
+name the problem. Per resource: 5.6 µs on a hipspine registry export and 6.0 µs on Synthea's
+resources, against 8.3 and 9.3 µs with the rules' checks alone and 156 and 188 µs with
+``Model.model_validate`` (×28–31). The test suite checks that the checks and the models give
+the same verdict on valid resources and on invalid variants, and that the fast path never
+accepts what the checks reject. Returns the first problem found as text naming the element
+path, or ``None``.
 """
 
 from __future__ import annotations
@@ -28,10 +33,9 @@ import orjson
 from fhir.resources.R4B import get_fhir_model_class
 
 Check = Callable[[Any, str], str | None]
-_MISS = object()
-_MEMO: dict[tuple[str, str], str | None] = {}
-_MEMO_SIZE = 8192
-_MEMO_BYTES = 400  # at most 8192 values of up to 400 characters remembered, in all
+_KNOWN_SIZE = 8192
+_KNOWN_BYTES = 400  # at most 8192 values of up to 400 bytes remembered per type
+_SHAPES_SIZE = 2048
 
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _CODE = re.compile(r"^[^\s]+(\s[^\s]+)*$")
@@ -64,6 +68,7 @@ def _str_check(pattern: re.Pattern[str], name: str) -> Check:
             return f"{path}: not a valid {name}{_got(value)}"
         return None
 
+    check.pattern = pattern  # type: ignore[attr-defined]  # inlined by _shape_check
     return check
 
 
@@ -189,31 +194,13 @@ def _check_for(annotation: Any) -> Callable[[Any, str], str | None]:
         # The type's rules are looked up on first use (types refer to each other, so they
         # cannot all be built first) and kept here, out of the cache's way.
         rules: list[_Type] = []
-        # Most elements repeat verbatim across resources (codes, categories, units): the
-        # verdict on an identical value is reused. Only probes (empty path) are memoised,
-        # so a remembered verdict never carries another element's path.
 
         def nested(value: Any, path: str) -> str | None:
             if not rules:
                 rules.append(_compiled(type_name))
-            if path or type(value) is not dict:
-                return _complex(rules[0], value, path)
-            # As text: orjson's bytes keep a 4 KiB buffer each, its str is exactly sized.
-            try:
-                text = orjson.dumps(value).decode()
-            except orjson.JSONEncodeError:  # nested past orjson's depth: checked, not kept
-                return _complex(rules[0], value, path)
-            if len(text) > _MEMO_BYTES:  # large values rarely repeat: not worth keeping
-                return _complex(rules[0], value, path)
-            key = (type_name, text)
-            verdict = _MEMO.get(key, _MISS)
-            if verdict is _MISS:
-                verdict = _complex(rules[0], value, path)
-                if len(_MEMO) >= _MEMO_SIZE:
-                    _MEMO.clear()  # bounded: memory stays flat however long the import
-                _MEMO[key] = verdict
-            return verdict  # type: ignore[return-value]
+            return _complex(rules[0], value, path)
 
+        nested.type_name = type_name  # type: ignore[attr-defined]
         return nested
     return _anything
 
@@ -300,11 +287,11 @@ def _resource(value: Any, path: str) -> str | None:
         return f"{path}: expected a resource object"
     kind = value.get("resourceType")
     if not isinstance(kind, str):
-        return f"{path}.resourceType: missing"
+        return f"{path}.resourceType: missing" if path else "resourceType: missing"
     try:
         compiled = _compiled(kind)
     except (KeyError, ValueError, AttributeError, LookupError):
-        return f"{path}.resourceType: unknown resource type {kind!r}"
+        return f"{path + '.' if path else ''}resourceType: unknown resource type {kind!r}"
     return _complex(compiled, value, path or kind, top=True)
 
 
@@ -318,6 +305,134 @@ def prepare(resource_types: Iterable[str]) -> None:
 def problem(resource: Any) -> str | None:
     """The first structural problem of a FHIR R4 resource, or ``None`` if it is valid."""
     try:
-        return _resource(resource, "")
+        return None if _surely_valid(resource) else _resource(resource, "")
     except RecursionError:  # no FHIR resource nests hundreds of levels deep
         return "the resource is nested too deeply to check"
+
+
+# -- the fast path: one function per shape -------------------------------------------------
+#
+# The checks above walk a type's rules for every element of every resource and say what is
+# wrong. Most resources are valid and come in few shapes (the same elements in the same
+# order), so for each shape seen (a type and its element names) a function is generated
+# that checks just those elements, straight through, and only says whether the value is
+# surely valid. When it cannot say so, the checks above decide and name the problem; so a
+# shape's function may refuse anything unusual (a null, a subclass of str), never accept
+# what they would reject. Nested values that repeat verbatim (codes, categories, units) are
+# remembered once found valid, as JSON text per type.
+
+
+def _surely_valid(resource: Any) -> bool:
+    """True if the generated checks accept ``resource`` (False: the rules decide)."""
+    if type(resource) is not dict:
+        return False
+    kind = resource.get("resourceType")
+    return type(kind) is str and _valid(kind, resource, True)
+
+
+_SHAPES: dict[tuple[str, bool, tuple[str, ...]], Callable[[dict[str, Any]], bool]] = {}
+_KNOWN: dict[str, set[bytes]] = {}
+
+
+def _valid(type_name: str, value: dict[str, Any], top: bool = False) -> bool:
+    """True if ``value`` is surely a valid ``type_name`` (False: not known to be); ``top``:
+    a resource, whose ``resourceType`` is its type's name."""
+    shape = (type_name, top, tuple(value))
+    check = _SHAPES.get(shape)
+    if check is None:
+        if len(_SHAPES) >= _SHAPES_SIZE:
+            _SHAPES.clear()  # bounded, however many shapes a source sends
+        check = _SHAPES[shape] = _shape_check(type_name, top, shape[2])
+    return check(value)
+
+
+def _learn(type_name: str, value: Any, text: bytes, known: set[bytes]) -> bool:
+    """True if the nested ``value`` (``text`` as JSON) is surely a valid ``type_name``,
+    remembered in ``known`` if so."""
+    if type(value) is not dict or not _valid(type_name, value):
+        return False
+    if len(text) <= _KNOWN_BYTES:  # large values rarely repeat: not worth keeping
+        if len(known) >= _KNOWN_SIZE:
+            known.clear()  # bounded: memory stays flat however long the import
+        known.add(bytes(text))
+    return True
+
+
+def _refuse(value: dict[str, Any]) -> bool:
+    return False
+
+
+def _shape_check(
+    type_name: str, top: bool, keys: tuple[str, ...]
+) -> Callable[[dict[str, Any]], bool]:
+    """The generated check of a ``type_name`` value with exactly the elements ``keys``."""
+    try:
+        compiled = _compiled(type_name)
+    except (KeyError, ValueError, AttributeError, LookupError):
+        return _refuse
+    groups: set[str] = set()
+    for key in keys:
+        element = compiled.elements.get(key)
+        if element is None:
+            if key == "resourceType" and top:
+                continue
+            return _refuse  # an unknown element: named by the checks above
+        group = element[2]
+        if group is not None:
+            if group in groups:
+                return _refuse  # two choices of one [x]
+            groups.add(group)
+    if any(group not in groups for group in compiled.needed):
+        return _refuse
+    required = set(compiled.required)
+    if any(name not in keys for name in required):
+        return _refuse  # missing, or only its extension (``_status``): the checks above decide
+    names: dict[str, Any] = {
+        "_learn": _learn, "_EMPTIES": (str, list, dict), "_list": list, "_dict": dict, "_str": str,
+        "_dumps": orjson.dumps, "_Unwritable": orjson.JSONEncodeError,
+    }  # fmt: skip
+    lines = ["def check(value):", "  try:", "    pass"]
+    for number, key in enumerate(keys):
+        element = compiled.elements.get(key)
+        if element is None:
+            continue  # resourceType
+        repeats, check, _ = element
+        lines.append(f"    item = value[{key!r}]")
+        lines.append("    if item is None: return False")
+        if key in required:
+            # Required: not empty (None is refused above; 0 and false are values).
+            lines.append("    if not item and type(item) in _EMPTIES: return False")
+        if repeats:
+            lines.append("    if type(item) is not _list: return False")
+            if check is not _anything:
+                lines.append("    for one in item:")
+                lines.extend("  " + line for line in _one_check(check, "one", number, names))
+        else:
+            lines.append("    if type(item) is _list: return False")
+            if check is not _anything:
+                lines.extend(_one_check(check, "item", number, names))
+    lines += ["  except _Unwritable:", "    return False", "  return True"]
+    # Only names from the models reach the code: element names are known elements (any other
+    # is refused above), and the types and patterns are bound as values, not written out.
+    exec("\n".join(lines), names)
+    generated: Callable[[dict[str, Any]], bool] = names["check"]
+    return generated
+
+
+def _one_check(check: Check, value: str, number: int, names: dict[str, Any]) -> list[str]:
+    """Lines that return False unless one ``value`` is surely valid."""
+    pattern = getattr(check, "pattern", None)
+    if pattern is not None:
+        names[f"match{number}"] = pattern.fullmatch
+        return [f"    if type({value}) is not _str or not match{number}({value}): return False"]
+    type_name = getattr(check, "type_name", None)
+    if type_name is not None:
+        names[f"known{number}"] = _KNOWN.setdefault(type_name, set())
+        return [
+            f"    if type({value}) is not _dict: return False",
+            f"    text = _dumps({value})",
+            f"    if text not in known{number} and not _learn({type_name!r}, {value}, text, "
+            f"known{number}): return False",
+        ]
+    names[f"check{number}"] = check
+    return [f"    if check{number}({value}, '') is not None: return False"]
