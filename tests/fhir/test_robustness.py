@@ -15,9 +15,9 @@ from sqlalchemy import select
 from hipspine.fhir import importer
 from hipspine.fhir._common import RECORD_NUMBER
 from hipspine.fhir.importer import Importer
-from hipspine.store import bulk
+from hipspine.store import audit
 from hipspine.store.db import Database
-from hipspine.store.models import Base, FhirSource, PainRating
+from hipspine.store.models import AuditEvent, Base, FhirSource, PainRating
 from hipspine.store.records import Records
 from tests.fhir.support import bundles_as_ndjson, counts, pain_rating
 from tests.store.seed import make_world
@@ -373,24 +373,27 @@ def _contents(db) -> dict[str, list[tuple]]:
     return out
 
 
-def _counted_images(monkeypatch) -> list[int]:
-    """The size of each image :func:`bulk.insert_packed` is given, from now on."""
+def _stored_here(monkeypatch) -> list[int]:
+    """How many resources each unit of work the importer process stores itself (not its
+    workers) holds, from now on."""
     sizes: list[int] = []
-    write = bulk.insert_packed
+    store = Importer._store
 
-    def counted(session, image: bytes) -> None:
-        sizes.append(len(image))
-        write(session, image)
+    def counted(self, pending, *, fresh):
+        sizes.append(len(pending))
+        store(self, pending, fresh=fresh)
 
-    monkeypatch.setattr(bulk, "insert_packed", counted)
+    monkeypatch.setattr(Importer, "_store", counted)
     return sizes
 
 
-def test_packed_batches_store_what_the_importer_alone_stores(
+def test_batches_stored_by_workers_hold_what_the_importer_alone_stores(
     sqlite_template, tmp_path, monkeypatch
 ):
-    """On SQLite the workers hand their planned batches over packed in an in-memory
-    database (bulk.pack): every column of every row is as the importer writes it itself."""
+    """In a large first import the workers plan and store the batches themselves, each in
+    its transaction, with its audit entries (on SQLite packed in an in-memory database and
+    copied by the database: bulk.pack): every column of every row is as the importer alone
+    writes it, and the audit chain is whole."""
     from benchmarks.bench_fhir_import import write_registry
 
     files, lines = write_registry(tmp_path / "registry", 4)
@@ -402,12 +405,19 @@ def test_packed_batches_store_what_the_importer_alone_stores(
         try:
             actor = make_world(db).admin_a
             monkeypatch.setattr(importer, "_workers", lambda paths, n=workers: n)
-            packed = _counted_images(monkeypatch) if workers else []
+            here = _stored_here(monkeypatch)
             report = Importer(db, actor, batch_size=60).import_files(files)
             monkeypatch.undo()
             assert report.problem_count == 0 and report.read == lines
-            assert bool(packed) == bool(workers)
+            # With workers, the importer stored nothing itself; alone, everything.
+            assert sum(here) == (0 if workers else report.stored_total)
             stored[workers] = _contents(db)
+            with db.transaction() as session:
+                assert audit.verify(session).intact
+                imports = session.scalars(
+                    select(AuditEvent.patient_id).where(AuditEvent.action == "import")
+                ).all()
+            assert sorted(imports) == sorted(p[0] for p in stored[workers]["patient"])
         finally:
             db.dispose()
     # Every record and its ledger row, of every kind the registry holds.

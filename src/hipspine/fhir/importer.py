@@ -28,12 +28,15 @@ Validation uses :func:`hipspine.fhir.validate.problem` (structural, agrees with 
 ``fhir.resources`` models) on every resource that would be stored.
 
 Speed: a large NDJSON import reads, validates and maps its lines on every core (forked
-worker processes, which touch no database), each resource arriving as a row already in the
-database driver's form. Once every line is read, the workers plan each batch of whole
-patients (ids, patients and links resolved, :func:`_plan_batch`) while the importer hands
-the batch before to the driver: on SQLite as an in-memory database the worker packed,
-copied with one ``INSERT … SELECT`` per table, in the table's key order and with a larger
-page cache (:func:`hipspine.store.bulk.insert_packed`); on PostgreSQL with ``COPY``.
+worker processes), each resource arriving as a row already in the database driver's form.
+Once every line is read, the workers plan and store the batches of whole patients
+themselves (ids, patients and links resolved, :func:`_store_batch`), each batch in its own
+transaction with its audit entries; the planning is done before the transaction, so while
+one worker writes, the others plan. On SQLite a worker packs its batch in an in-memory
+database, copied with one ``INSERT … SELECT`` per table, in the table's key order and with a
+larger page cache (:func:`hipspine.store.bulk.insert_packed`); on PostgreSQL it uses
+``COPY``. What a worker cannot store without looking it up (a repeated import, patients or
+records imported before) is stored by the importer.
 """
 
 from __future__ import annotations
@@ -728,8 +731,8 @@ def _unpickled(batch: list[list[bytes]]) -> list[list[_Pending]]:
 class _Preparer:
     """Reads, validates and maps resources into rows ready for the database driver.
 
-    It touches no database, so NDJSON lines are prepared in worker processes, one chunk of
-    lines at a time, while the importer stores what they send back.
+    It touches no database, so NDJSON lines are prepared in worker processes, one block of
+    lines at a time, while the importer stages what they send back.
     """
 
     def __init__(self, dialect: Dialect, validate: bool) -> None:
@@ -870,11 +873,20 @@ def _blocks(path: Path) -> Iterator[_Block]:
 
 _Staged = tuple[list[tuple[str, int, int, int, bytes]], Report]
 _worker: _Preparer | None = None
+_writer: _Writer | None = None
 
 
-def _start_worker(preparer: _Preparer) -> None:
-    global _worker
-    _worker = preparer
+class _Writer(NamedTuple):
+    """Where a worker process stores the batches it plans, and as whom (the importer's
+    database and actor)."""
+
+    url: str
+    actor: Actor
+
+
+def _start_worker(preparer: _Preparer, writer: _Writer) -> None:
+    global _worker, _writer
+    _worker, _writer = preparer, writer
 
 
 def _prepare_block(file_no: int, path: str, block: _Block) -> _Staged:
@@ -882,19 +894,45 @@ def _prepare_block(file_no: int, path: str, block: _Block) -> _Staged:
     return _worker.block(file_no, path, block)
 
 
-def _plan_batch(
-    batch: list[list[bytes]], who: tuple[str, datetime, str | None], pack: bool
-) -> _Plan | None:
-    """A batch of whole patients planned as a first import is, with nothing looked up
-    (``who``: the clinic, time stamp and user of :class:`_Unit`), its rows packed if
-    ``pack``; None if a resource in it is about a patient outside it, whom only the importer
-    can look up."""
-    assert _worker is not None
+class _Stored(NamedTuple):
+    """What became of a batch a worker was given: its report if the worker stored it; if
+    not, whether some of it is held already (``held``: it broke a unique key)."""
+
+    report: Report | None
+    held: bool = False
+
+
+def _store_batch(batch: list[list[bytes]], stamp: datetime) -> _Stored:
+    """Plan a batch of whole patients as a first import is, with nothing looked up, and
+    store it in a transaction of its own. Not stored (the importer stores it with its
+    lookups) if a resource in it is about a patient outside it or links to a record
+    imported before, or if it breaks a unique key.
+
+    The planning is done before the transaction, so it takes the database's write lock
+    (one writer at a time) only to write: while one worker writes, the others plan.
+    """
+    assert _worker is not None and _writer is not None
     pending = [p for group in _unpickled(batch) for p in group]
     if _outside(pending):
-        return None
-    plan = _place(_Unit(_worker.dialect, *who), pending, _Held()).finish({})
-    return plan.packed(_worker.dialect) if pack else plan
+        return _Stored(None)
+    actor = _writer.actor
+    assert actor.clinic_id is not None
+    db = Database(_writer.url)  # its own connections: a forked process shares none
+    try:
+        unit = _Unit(db.engine.dialect, actor.clinic_id, stamp, actor.user_id)
+        plan = _place(unit, pending, _Held()).finish({})
+        if db.is_sqlite:
+            # Packed now, so the write itself is one INSERT … SELECT per table.
+            plan = plan.packed(db.engine.dialect)
+        with db.transaction() as session:
+            if _linked_records(session, actor.clinic_id, plan.unknown_links):
+                return _Stored(None)
+            _write(session, actor, plan)
+    except (IntegrityError, DBAPIError):
+        return _Stored(None, held=True)
+    finally:
+        db.dispose()
+    return _Stored(plan.report)
 
 
 WORKERS_FROM_BYTES = 8_000_000
@@ -996,7 +1034,10 @@ class Importer:
         # SQLite's private temporary database (empty file name): on disk beyond a small
         # cache, already unlinked, so no patient data is left behind even if the import is
         # killed.
-        workers = _workers(paths)
+        # Workers store what they plan, each in transactions of its own: not when the import
+        # is a step of a caller's transaction, nor into a database only this process sees.
+        shared = self.session is None and self.db.url.database not in (None, "", ":memory:")
+        workers = _workers(paths) if shared else 0
         if workers:
             # Built once here, so the forked workers inherit the validator's checks instead of
             # each building its own.
@@ -1007,13 +1048,14 @@ class Importer:
         # them again and again while rows come and go, and forked workers leave their
         # memory pages shared (the order Python's gc documentation gives for forking).
         gc.freeze()
-        # Forked workers inherit the preparer; they touch no database, console or log.
+        # Forked workers inherit the preparer; they open the database only to store batches
+        # (their own connections), and touch no console or log.
         pool = (
             ProcessPoolExecutor(
                 workers,
                 mp_context=multiprocessing.get_context("fork"),
                 initializer=_start_worker,
-                initargs=(self.preparer,),
+                initargs=(self.preparer, self._writer()),
             )
             if workers
             else None
@@ -1025,7 +1067,7 @@ class Importer:
                 " (patient TEXT, file INTEGER, line INTEGER, resources INTEGER, pending BLOB)"
             )
             self._stage(paths, pool, workers, staged)
-            self._by_patient(staged, pool)
+            self._by_patient(staged, pool, workers)
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
@@ -1064,30 +1106,29 @@ class Importer:
         if before // 10_000 != self.report.read // 10_000:
             self._progress()  # staging is a first pass: show it moving
 
-    def _by_patient(self, staged: sqlite3.Connection, pool: ProcessPoolExecutor | None) -> None:
+    def _by_patient(
+        self, staged: sqlite3.Connection, pool: ProcessPoolExecutor | None, workers: int
+    ) -> None:
         """Store what ``staged`` holds, a batch of whole patients per transaction.
 
-        With worker processes, they plan each batch (:func:`_plan_batch`) while the
-        importer writes the one before, so the writing is most of what is left here.
+        With worker processes (``pool``, of ``workers``), each plans and stores batches
+        (:func:`_store_batch`): while one writes, the others plan the next. A batch a worker
+        could not store is stored here, with lookups.
         """
         if pool is None:
             for batch in self._batches(staged):
                 self._commit(_unpickled(batch))
                 self._progress()
             return
-        waiting: deque[tuple[list[list[bytes]], Future[_Plan | None]]] = deque()
-        # Packed on SQLite, unless the import is a step of a caller's transaction (it may
-        # store several batches before the connection goes back to the pool, where an
-        # image is detached: bulk.insert_packed).
-        pack = self.db.is_sqlite and self.session is None
+        waiting: deque[tuple[list[list[bytes]], Future[_Stored]]] = deque()
         # A small first batch: the writing starts as soon as one is planned.
         for batch in self._batches(staged, first=self.batch_size // 8):
-            who = (self.clinic_id, now(), self.actor.user_id)
-            waiting.append((batch, pool.submit(_plan_batch, batch, who, pack)))
-            if len(waiting) > 1:  # one batch planned ahead
-                self._commit_planned(*waiting.popleft())
+            waiting.append((batch, pool.submit(_store_batch, batch, now())))
+            # A batch for every worker and one waiting: memory stays flat.
+            if len(waiting) > workers:
+                self._stored(*waiting.popleft())
         while waiting:
-            self._commit_planned(*waiting.popleft())
+            self._stored(*waiting.popleft())
 
     def _batches(
         self, staged: sqlite3.Connection, first: int | None = None
@@ -1114,18 +1155,14 @@ class Importer:
         if batch:
             yield batch
 
-    def _commit_planned(self, batch: list[list[bytes]], planned: Future[_Plan | None]) -> None:
-        """Store a batch as a worker planned it; one it could not plan (it names a patient
-        or links to a record outside the batch) or that breaks a unique key (some of it is
-        held already) is stored as :meth:`_commit` stores it, with its lookups."""
-        plan = planned.result()
-        try:
-            stored = plan is not None and self._store_planned(plan)
-        except (IntegrityError, DBAPIError):
-            self._commit(_unpickled(batch), fresh=False)
+    def _stored(self, batch: list[list[bytes]], stored: Future[_Stored]) -> None:
+        """Count a batch a worker stored, or store it here, looking up what the worker could
+        not: patients and records imported before, and what is held already."""
+        outcome = stored.result()
+        if outcome.report is not None:
+            self.report.add(outcome.report)
         else:
-            if not stored:
-                self._commit(_unpickled(batch))
+            self._commit(_unpickled(batch), fresh=not outcome.held)
         self._progress()
 
     def _progress(self) -> None:
@@ -1262,60 +1299,15 @@ class Importer:
             held.patients = self._known_patients(session, _outside(pending))
             unit = _Unit(session.get_bind().dialect, self.clinic_id, now(), self.actor.user_id)
             placed = _place(unit, pending, held)
-            plan = placed.finish(self._linked_records(session, placed.unknown_links))
-            self._write(session, plan)
+            plan = placed.finish(_linked_records(session, self.clinic_id, placed.unknown_links))
+            _write(session, self.actor, plan)
         self.report.add(plan.report)
 
-    def _store_planned(self, plan: _Plan) -> bool:
-        """Store a unit of work planned by a worker (which could not look anything up):
-        False, with nothing stored, if it links to records already in the database, so it
-        must be planned here."""
-        with self._transaction() as session:
-            if self._linked_records(session, plan.unknown_links):
-                return False
-            self._write(session, plan)
-        self.report.add(plan.report)
-        return True
-
-    def _write(self, session: Session, plan: _Plan) -> None:
-        if plan.image is not None:
-            bulk.insert_packed(session, plan.image)
-        else:
-            for layout, rows in plan.tables(session.get_bind().dialect):
-                _insert(session, layout, rows)
-        append_audit(session, self.actor, "import", plan.received)
-        # A write to a patient this clinic does not have is refused and audited as a
-        # refused read is: under the id the source addressed, which reveals nothing.
-        append_audit(session, self.actor, "import", plan.refused, outcome="refused")
+    def _writer(self) -> _Writer:
+        """What a worker process needs to store batches as this import does."""
+        return _Writer(self.db.url.render_as_string(hide_password=False), self.actor)
 
     # -- helpers -----------------------------------------------------------------------
-
-    def _linked_records(
-        self, session: Session, wanted: Mapping[str, set[str]]
-    ) -> dict[tuple[str, str], tuple[str, str]]:
-        """(table, source id) → (record id, patient) for records imported before (through
-        ``fhir_source``) or native to this clinic (a hipspine export's own ids)."""
-        found: dict[tuple[str, str], tuple[str, str]] = {}
-        for table, ids in wanted.items():
-            for chunk in _chunks(sorted(ids)):
-                for source_id, record_id, patient_id in session.execute(
-                    select(FhirSource.source_id, FhirSource.record_id, FhirSource.patient_id).where(
-                        FhirSource.clinic_id == self.clinic_id,
-                        FhirSource.record_table == table,
-                        _among(session, FhirSource.source_id, chunk),
-                    )
-                ):
-                    if record_id:
-                        found.setdefault((table, source_id), (record_id, patient_id))
-            columns = _table(table).c
-            rest = sorted(i for i in ids if (table, i) not in found and is_record_id(i))
-            for chunk in _chunks(rest):
-                query = select(columns.id, columns.patient_id).where(
-                    columns.clinic_id == self.clinic_id, _among(session, columns.id, chunk)
-                )
-                for record_id, patient_id in session.execute(query):
-                    found[(table, record_id)] = (record_id, patient_id)
-        return found
 
     def _already_imported(self, session: Session, pending: list[_Pending]) -> _Held:
         """Resources this clinic already holds, and the ids already taken in each table.
@@ -1394,6 +1386,47 @@ class Importer:
             ):
                 found.setdefault(source_id, patient_id)
         return found
+
+
+def _write(session: Session, actor: Actor, plan: _Plan) -> None:
+    """Write a planned unit of work and audit it, in ``session``'s transaction."""
+    if plan.image is not None:
+        bulk.insert_packed(session, plan.image)
+    else:
+        for layout, rows in plan.tables(session.get_bind().dialect):
+            _insert(session, layout, rows)
+    append_audit(session, actor, "import", plan.received)
+    # A write to a patient this clinic does not have is refused and audited as a
+    # refused read is: under the id the source addressed, which reveals nothing.
+    append_audit(session, actor, "import", plan.refused, outcome="refused")
+
+
+def _linked_records(
+    session: Session, clinic_id: str, wanted: Mapping[str, set[str]]
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """(table, source id) → (record id, patient) for records imported before (through
+    ``fhir_source``) or native to the clinic (a hipspine export's own ids)."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for table, ids in wanted.items():
+        for chunk in _chunks(sorted(ids)):
+            for source_id, record_id, patient_id in session.execute(
+                select(FhirSource.source_id, FhirSource.record_id, FhirSource.patient_id).where(
+                    FhirSource.clinic_id == clinic_id,
+                    FhirSource.record_table == table,
+                    _among(session, FhirSource.source_id, chunk),
+                )
+            ):
+                if record_id:
+                    found.setdefault((table, source_id), (record_id, patient_id))
+        columns = _table(table).c
+        rest = sorted(i for i in ids if (table, i) not in found and is_record_id(i))
+        for chunk in _chunks(rest):
+            query = select(columns.id, columns.patient_id).where(
+                columns.clinic_id == clinic_id, _among(session, columns.id, chunk)
+            )
+            for record_id, patient_id in session.execute(query):
+                found[(table, record_id)] = (record_id, patient_id)
+    return found
 
 
 def append_audit(
