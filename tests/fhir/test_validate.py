@@ -177,3 +177,29 @@ def test_a_nested_value_is_remembered_only_once_found_valid():
     assert problem(good) is None
     assert orjson.dumps(good["code"]) in validate._KNOWN["CodeableConcept"]
     assert orjson.dumps(bad["code"]) not in validate._KNOWN["CodeableConcept"]
+
+
+def test_what_is_remembered_is_kept_at_its_own_size():
+    """Each remembered value costs its own length, not the 4 KiB orjson gives every result:
+    a worker's memory stays flat however many distinct references an import brings."""
+    import tracemalloc
+
+    def rating(n: int) -> dict:
+        return {
+            "resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+            "subject": {"reference": f"Patient/{n:036d}"},
+        }  # fmt: skip
+
+    ratings = [rating(n) for n in range(2000)]
+    validate._KNOWN.get("Reference", set()).clear()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for resource in ratings:
+            assert problem(resource) is None
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(validate._KNOWN["Reference"]) == 2000
+    assert grown < 2000 * 400, grown  # about 150 bytes each; 4 KiB each before

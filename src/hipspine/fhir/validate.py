@@ -354,7 +354,8 @@ def _learn(type_name: str, value: Any, text: bytes, known: set[bytes]) -> bool:
     if len(text) <= _KNOWN_BYTES:  # large values rarely repeat: not worth keeping
         if len(known) >= _KNOWN_SIZE:
             known.clear()  # bounded: memory stays flat however long the import
-        known.add(bytes(text))
+        # A copy of its own size: orjson's bytes each keep a 4 KiB buffer.
+        known.add(bytes(memoryview(text)))
     return True
 
 
