@@ -1121,7 +1121,10 @@ class Importer:
                 self._progress()
             return
         waiting: deque[tuple[list[list[bytes]], Future[_Stored]]] = deque()
-        # A small first batch: the writing starts as soon as one is planned.
+        # Small batches first, each twice the one before: the writing starts as soon as the
+        # first is planned, and the workers plan the next while the one before is written
+        # (one batch of 20,000 after another left the database idle while the first was
+        # planned: about 2% slower).
         for batch in self._batches(staged, first=self.batch_size // 8):
             waiting.append((batch, pool.submit(_store_batch, batch, now())))
             # A batch for every worker and one waiting: memory stays flat.
@@ -1134,8 +1137,8 @@ class Importer:
         self, staged: sqlite3.Connection, first: int | None = None
     ) -> Iterator[list[list[bytes]]]:
         """The staged rows (each a patient's resources of a block, pickled), grouped by
-        patient, in batches of about :attr:`batch_size` resources (the first of about
-        ``first``)."""
+        patient, in batches of about :attr:`batch_size` resources; with ``first``, the first
+        of about ``first`` and each next twice the one before, up to :attr:`batch_size`."""
         batch: list[list[bytes]] = []
         group: list[bytes] = []
         size, current, limit = 0, None, first or self.batch_size
@@ -1147,7 +1150,7 @@ class Importer:
                 group, current = [], owner
                 if size >= limit:
                     yield batch
-                    batch, size, limit = [], 0, self.batch_size
+                    batch, size, limit = [], 0, min(2 * limit, self.batch_size)
             group.append(blob)
             size += resources
         if group:
