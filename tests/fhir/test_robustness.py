@@ -424,3 +424,30 @@ def test_batches_stored_by_workers_hold_what_the_importer_alone_stores(
     assert len(stored[2]["fhir_source"]) == report.stored_total
     assert len(stored[2]) == len(report.stored) + 1
     assert stored[2] == stored[0]
+
+
+def test_batches_start_small_and_double_up_to_the_batch_size(sqlite_template, tmp_path):
+    """Whole patients per batch; the first of about ``first`` resources, each next twice the
+    one before, then the batch size: the database starts writing soon after the staging."""
+    import sqlite3
+
+    staged = sqlite3.connect("")
+    staged.execute(
+        "CREATE TABLE staged (patient TEXT, file INTEGER, line INTEGER, resources INTEGER,"
+        " pending BLOB)"
+    )
+    # 200 patients of 10 resources, each in two staged rows (two files).
+    staged.executemany(
+        "INSERT INTO staged VALUES (?, ?, ?, 5, ?)",
+        [(f"p{n:03d}", file, n, b"x") for n in range(200) for file in (0, 1)],
+    )
+    path = tmp_path / "batches.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    db = Database(f"sqlite:///{path}")
+    try:
+        batches = list(Importer(db, make_world(db).admin_a, batch_size=400)._batches(staged, 50))
+    finally:
+        db.dispose()
+    sizes = [10 * len(batch) for batch in batches]
+    assert sizes == [50, 100, 200, 400, 400, 400, 400, 50]
+    assert all(len(group) == 2 for batch in batches for group in batch)  # whole patients
