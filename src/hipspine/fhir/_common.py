@@ -173,10 +173,14 @@ def codes(concept: Mapping[str, Any] | None) -> list[tuple[str, str]]:
 
 
 def code_in(concept: Mapping[str, Any] | None, system: str) -> str | None:
-    """The first code of ``system`` in a CodeableConcept."""
-    for sys_, code in codes(concept):
-        if sys_ == system:
-            return code
+    """The first code of ``system`` in a CodeableConcept (as :func:`codes` reads them)."""
+    if not concept:
+        return None
+    # Read in place, without the pairs :func:`codes` builds: every Observation imported
+    # asks this of its code up to three times.
+    for coding in concept.get("coding", ()):
+        if coding.get("system", "") == system:
+            return coding.get("code", "")  # type: ignore[no-any-return]
     return None
 
 
